@@ -1,0 +1,68 @@
+# Two commands do all the set-up on a fresh machine:
+#   make test   builds the environments and runs every test (lint included)
+#   make demo   runs the daemon on a replayed camera with scripted buttons, against a local broker
+SHELL := /bin/bash
+PYTHON ?= python3
+VENVS := .venvs
+CONV := $(VENVS)/converter
+BOARD := $(VENVS)/board
+LITERT := $(VENVS)/litert
+PIP_FLAGS := --disable-pip-version-check -q
+export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: all venvs test lint test-converter test-runtime test-daemon bench demo clean mosquitto
+
+all: test
+
+# --- environments -------------------------------------------------------------------------------
+# converter: TensorFlow + LiteRT (x86 workstation). board: what Raspberry Pi OS users install
+# (tflite-runtime 2.14, numpy<2, no TensorFlow). litert: the board runtime's successor.
+$(CONV)/.ready: converter/pyproject.toml
+	$(PYTHON) -m venv $(CONV)
+	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./converter pytest ruff pillow
+	touch $@
+
+$(BOARD)/.ready: daemon/pyproject.toml
+	$(PYTHON) -m venv $(BOARD)
+	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest
+	touch $@
+
+$(LITERT)/.ready: daemon/pyproject.toml
+	$(PYTHON) -m venv $(LITERT)
+	$(LITERT)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest
+	touch $@
+
+venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready mosquitto
+
+mosquitto:
+	@bash scripts/ensure-mosquitto.sh
+
+# --- checks ---------------------------------------------------------------------------------------
+lint: $(CONV)/.ready
+	$(CONV)/bin/ruff check converter daemon tests
+	$(CONV)/bin/ruff format --check converter daemon tests
+
+test-converter: $(CONV)/.ready
+	$(CONV)/bin/python -m pytest -q tests/converter
+
+test-runtime: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready
+	$(BOARD)/bin/python -m pytest -q tests/runtime
+	PERSONALIZER_TEST_RUNTIME=ai_edge_litert $(LITERT)/bin/python -m pytest -q tests/runtime
+
+test-daemon: $(CONV)/.ready $(BOARD)/.ready mosquitto
+	$(BOARD)/bin/python -m pytest -q tests/daemon
+
+test: venvs lint test-converter test-runtime test-daemon
+
+bench: $(CONV)/.ready $(BOARD)/.ready
+	$(BOARD)/bin/python -m tests.bench
+
+demo: $(CONV)/.ready $(BOARD)/.ready mosquitto
+	$(BOARD)/bin/python scripts/demo.py
+
+clean:
+	rm -rf $(VENVS) build
