@@ -1,0 +1,331 @@
+"""Composes a base, a head and an optimizer into a bundle of five TFLite models and a manifest.
+
+The converter knows the three interfaces (:class:`~tfltransfer.bases.Base`,
+:class:`~tfltransfer.heads.Head`, :class:`~tfltransfer.optimizers.Optimizer`), never their variants.
+See ``docs/bundle-format.md`` for what it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import tfltransfer
+from tfltransfer import bundle_writer, tflite_model_info
+from tfltransfer.bases.base import Base
+from tfltransfer.errors import ConverterError, HeadError
+from tfltransfer.heads.head import Head
+from tfltransfer.heads.program import HeadProgram
+from tfltransfer.optimizers.optimizer import Optimizer
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("initialize", "bottleneck", "train_head", "inference", "optimizer")
+
+
+@dataclass
+class ConvertedModel:
+    """One converted model with the facts the manifest records about it."""
+
+    name: str
+    content: bytes
+    inputs: list[str]
+    outputs: list[str]
+    seconds: float
+    ops: list[str] = field(default_factory=list)
+
+    @property
+    def requires_flex(self) -> bool:
+        """True when the model uses select TF ops."""
+        return tflite_model_info.needs_flex(self.ops)
+
+
+def _spec(shape: tuple[int | None, ...], name: str) -> tf.TensorSpec:
+    return tf.TensorSpec(list(shape), tf.float32, name=name)
+
+
+def convert_function(
+    name: str, function: tf.types.experimental.PolymorphicFunction, allow_flex: bool
+) -> tuple[bytes, float]:
+    """Convert a stateless ``tf.function`` to TFLite, builtin ops only unless ``allow_flex``.
+
+    The functions here hold no variables (parameters are inputs), so ``from_concrete_functions``
+    is safe for them.
+    """
+    started = time.perf_counter()
+    holder = tf.Module()
+    holder.function = function
+    concrete = function.get_concrete_function()
+    # Passing the owner makes the converter write a serving_default signature.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    if allow_flex:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+            tf.lite.OpsSet.SELECT_TF_OPS,
+        ]
+    try:
+        content = converter.convert()
+    except Exception as exc:  # the converter raises several unrelated types
+        raise ConverterError(f"converting {name} failed: {exc}") from exc
+    return content, time.perf_counter() - started
+
+
+class TFLiteTransferConverter:
+    """Converts a base, a head and an optimizer into an on-device-trainable bundle.
+
+    Args:
+      num_classes: number of classes the head distinguishes.
+      base: a base configuration from :mod:`tfltransfer.bases`.
+      head: a head configuration from :mod:`tfltransfer.heads`.
+      optimizer: an optimizer from :mod:`tfltransfer.optimizers`.
+      train_batch_size: the largest training batch; any smaller batch works too.
+      class_names: optional class names recorded in the manifest (default ``class_0``...).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        base: Base,
+        head: Head,
+        optimizer: Optimizer,
+        train_batch_size: int,
+        class_names: list[str] | None = None,
+    ) -> None:
+        if int(num_classes) < 2:
+            raise ConverterError(f"num_classes must be at least 2, got {num_classes}")
+        if int(train_batch_size) < 1:
+            raise ConverterError(f"train_batch_size must be at least 1, got {train_batch_size}")
+        self.num_classes = int(num_classes)
+        self.base = base
+        self.head = head
+        self.optimizer = optimizer
+        self.train_batch_size = int(train_batch_size)
+        names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
+        if len(names) != self.num_classes or len(set(names)) != len(names) or not all(names):
+            raise ConverterError(
+                f"class names {names} must be {self.num_classes} distinct non-empty names"
+            )
+        self.class_names = names
+        self.extra_files: dict[str, bytes] = {}
+
+    # -- building -----------------------------------------------------------------------------
+    def _convert_base(self) -> tuple[ConvertedModel, tuple[int, ...], tuple[int, ...]]:
+        started = time.perf_counter()
+        content = self.base.tflite_model()
+        (in_name,), (out_name,) = tflite_model_info.single_signature_names(content)
+        content = tflite_model_info.rename_signature(content, "image", "bottleneck")
+        specs = tflite_model_info.signature_specs(content, ["image"], ["bottleneck"])
+        image_shape = tuple(specs["inputs"][0]["shape"])
+        bottleneck_shape = tuple(specs["outputs"][0]["shape"][1:])
+        if len(image_shape) != 4 or image_shape[0] != 1 or image_shape[3] != 3:
+            raise ConverterError(f"the base takes {image_shape}, expected (1, H, W, 3)")
+        log.info("base %s -> %s (signature %s -> %s)", image_shape, bottleneck_shape, in_name,
+                 out_name)
+        model = ConvertedModel(
+            "bottleneck", content, ["image"], ["bottleneck"], time.perf_counter() - started
+        )
+        return model, image_shape, bottleneck_shape
+
+    def _check_head_fits(self, bottleneck_shape: tuple[int, ...]) -> None:
+        expected = self.head.input_shape
+        if expected is None:
+            return
+        fits = len(expected) == len(bottleneck_shape) and all(
+            e in (-1, b) for e, b in zip(expected, bottleneck_shape, strict=True)
+        )
+        if not fits:
+            raise HeadError(
+                f"the head takes bottlenecks of shape {tuple(expected)} but the base produces "
+                f"{tuple(bottleneck_shape)}; build the head for {tuple(bottleneck_shape)}"
+            )
+
+    def build_functions(self, program: HeadProgram, bottleneck_shape: tuple[int, ...]) -> dict:
+        """The four stateless ``tf.function``s (all but the bottleneck), keyed by model name."""
+        n_params = len(program.parameters)
+        param_names = [f"param_{i}" for i in range(n_params)]
+        param_specs = [_spec(p.shape, n) for p, n in zip(program.parameters, param_names)]
+        state = self.optimizer.state_specs(program.parameters)
+        initial = [tf.constant(p.initial) for p in program.parameters]
+        c = self.num_classes
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="zero")])
+        def initialize(zero: tf.Tensor) -> dict:
+            # Adding the input keeps the outputs computed (an output that is a bare constant
+            # confuses some runtimes); the runtime feeds 0.
+            return {name: value + zero for name, value in zip(param_names, initial)}
+
+        @tf.function(
+            input_signature=[
+                _spec((None, *bottleneck_shape), "bottlenecks"),
+                _spec((None, c), "labels"),
+                *param_specs,
+            ]
+        )
+        def train_head(bottlenecks: tf.Tensor, labels: tf.Tensor, *params: tf.Tensor) -> dict:
+            loss, grads = program.loss_and_grads(bottlenecks, labels, list(params))
+            out = {"loss": tf.reshape(loss, [])}
+            out.update({f"grad_{i}": g for i, g in enumerate(grads)})
+            return out
+
+        @tf.function(input_signature=[_spec((1, *bottleneck_shape), "bottleneck"), *param_specs])
+        def inference(bottleneck: tf.Tensor, *params: tf.Tensor) -> dict:
+            return {"probabilities": program.probabilities(bottleneck, list(params))}
+
+        opt_specs = (
+            [_spec(p.shape, f"param_{i}") for i, p in enumerate(program.parameters)]
+            + [_spec(p.shape, f"grad_{i}") for i, p in enumerate(program.parameters)]
+            + [_spec(s.shape, f"state_{j}") for j, s in enumerate(state)]
+        )
+
+        @tf.function(input_signature=opt_specs)
+        def optimizer(*tensors: tf.Tensor) -> dict:
+            params = list(tensors[:n_params])
+            grads = list(tensors[n_params : 2 * n_params])
+            new_params, new_state = self.optimizer.update(params, grads, list(tensors[2 * n_params :]))
+            out = {f"new_param_{i}": p for i, p in enumerate(new_params)}
+            out.update({f"new_state_{j}": s for j, s in enumerate(new_state)})
+            return out
+
+        io = {
+            "initialize": (["zero"], param_names),
+            "train_head": (
+                ["bottlenecks", "labels", *param_names],
+                ["loss", *[f"grad_{i}" for i in range(n_params)]],
+            ),
+            "inference": (["bottleneck", *param_names], ["probabilities"]),
+            "optimizer": (
+                [s.name for s in opt_specs],
+                [f"new_param_{i}" for i in range(n_params)]
+                + [f"new_state_{j}" for j in range(len(state))],
+            ),
+        }
+        functions = {
+            "initialize": initialize,
+            "train_head": train_head,
+            "inference": inference,
+            "optimizer": optimizer,
+        }
+        return {name: (functions[name], *io[name]) for name in functions}
+
+    def _convert_head(self, program: HeadProgram, bottleneck_shape: tuple[int, ...]) -> list:
+        models = []
+        for name, (function, inputs, outputs) in self.build_functions(
+            program, bottleneck_shape
+        ).items():
+            allow_flex = program.requires_flex and name in ("train_head", "inference")
+            try:
+                content, seconds = convert_function(name, function, allow_flex=False)
+            except ConverterError:
+                if not allow_flex:
+                    raise
+                content, seconds = convert_function(name, function, allow_flex=True)
+            models.append(ConvertedModel(name, content, inputs, outputs, seconds))
+        return models
+
+    def convert(self) -> tuple[dict[str, ConvertedModel], dict, HeadProgram]:
+        """Convert everything in memory: ``(models, manifest, program)``."""
+        base_model, image_shape, bottleneck_shape = self._convert_base()
+        self._check_head_fits(bottleneck_shape)
+        program = self.head.build(bottleneck_shape, self.num_classes)
+        models = {"bottleneck": base_model}
+        for model in self._convert_head(program, bottleneck_shape):
+            models[model.name] = model
+        for model in models.values():
+            model.ops = tflite_model_info.op_names(model.content)
+        manifest = self._manifest(models, program, image_shape, bottleneck_shape)
+        return models, manifest, program
+
+    def _manifest(
+        self,
+        models: dict[str, ConvertedModel],
+        program: HeadProgram,
+        image_shape: tuple[int, ...],
+        bottleneck_shape: tuple[int, ...],
+    ) -> dict:
+        state = self.optimizer.state_specs(program.parameters)
+        return {
+            "format": bundle_writer.FORMAT,
+            "format_version": bundle_writer.FORMAT_VERSION,
+            "bundle_id": None,  # filled in by the writer from the file hashes
+            "created": {
+                "converter": f"tfltransfer {tfltransfer.__version__}",
+                "tensorflow": tf.__version__,
+                "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "input": {
+                "shape": list(image_shape),
+                "dtype": "float32",
+                "range": [0.0, 1.0],
+                "color_order": "RGB",
+                "layout": "NHWC",
+            },
+            "base": self.base.manifest_info(),
+            "bottleneck": {"shape": list(bottleneck_shape), "dtype": "float32"},
+            "head": program.manifest_info(),
+            "parameters": [
+                {"name": p.name, "shape": list(p.shape), "dtype": "float32"}
+                for p in program.parameters
+            ],
+            "optimizer": {
+                "kind": self.optimizer.kind,
+                "hyperparameters": self.optimizer.hyperparameters(),
+                "state": [
+                    {"name": s.name, "shape": list(s.shape), "dtype": "float32", "init": s.init}
+                    for s in state
+                ],
+            },
+            "train": {
+                "max_batch_size": self.train_batch_size,
+                "dynamic_batch": True,
+                "loss": "categorical_crossentropy",
+            },
+            "requires_flex": any(m.requires_flex for m in models.values()),
+            "models": {
+                name: {
+                    "file": f"{name}.tflite",
+                    "requires_flex": m.requires_flex,
+                    "ops": m.ops,
+                    **tflite_model_info.signature_specs(m.content, m.inputs, m.outputs),
+                }
+                for name, m in sorted(models.items())
+            },
+        }
+
+    # -- writing ------------------------------------------------------------------------------
+    def convert_and_save(self, out_model_dir: str | Path, verify: bool = True) -> dict:
+        """Convert and write the bundle to ``out_model_dir`` atomically; return the manifest.
+
+        Everything is written to a temporary folder beside the target and renamed into place at
+        the end, so a failure never leaves a half-written bundle. An existing bundle there is
+        replaced; any other existing folder is refused.
+        """
+        target = Path(out_model_dir)
+        bundle_writer.check_target(target)
+        models, manifest, program = self.convert()
+        files = {f"{name}.tflite": m.content for name, m in models.items()}
+        files.update(self.extra_files)
+        with bundle_writer.staging_dir(target) as staging:
+            manifest = bundle_writer.write_bundle(staging, files, manifest)
+            if verify:
+                from tfltransfer import verify as verify_module
+
+                report = verify_module.verify_bundle(staging, self, program, models)
+                print(report)
+            bundle_writer.publish(staging, target)
+        self.last_program = program
+        return manifest
+
+
+def describe_parameters(program: HeadProgram) -> str:
+    """One line per parameter: name and shape (for logs)."""
+    return "\n".join(f"{p.name}: {p.shape}" for p in program.parameters) + (
+        f"\ntotal: {sum(int(np.prod(p.shape)) for p in program.parameters)}"
+    )
