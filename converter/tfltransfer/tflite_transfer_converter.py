@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 import tfltransfer
-from tfltransfer import bundle_writer, tflite_model_info
+from tfltransfer import bundle_writer, edgetpu, tflite_model_info
 from tfltransfer.bases.base import Base
-from tfltransfer.errors import ConverterError, HeadError
+from tfltransfer.errors import ConverterError, HeadError, QuantizationError
 from tfltransfer.heads.head import Head
 from tfltransfer.heads.program import HeadProgram
 from tfltransfer.optimizers.optimizer import Optimizer
@@ -86,6 +85,8 @@ class TFLiteTransferConverter:
       optimizer: an optimizer from :mod:`tfltransfer.optimizers`.
       train_batch_size: the largest training batch; any smaller batch works too.
       class_names: optional class names recorded in the manifest (default ``class_0``...).
+      edgetpu: also write ``bottleneck_edgetpu.tflite`` (needs ``edgetpu_compiler`` and a fully
+        int8-quantized base, i.e. a representative data set).
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class TFLiteTransferConverter:
         optimizer: Optimizer,
         train_batch_size: int,
         class_names: list[str] | None = None,
+        edgetpu: bool = False,
     ) -> None:
         if int(num_classes) < 2:
             raise ConverterError(f"num_classes must be at least 2, got {num_classes}")
@@ -112,6 +114,7 @@ class TFLiteTransferConverter:
                 f"class names {names} must be {self.num_classes} distinct non-empty names"
             )
         self.class_names = names
+        self.edgetpu = bool(edgetpu)
         self.extra_files: dict[str, bytes] = {}
 
     # -- building -----------------------------------------------------------------------------
@@ -230,8 +233,18 @@ class TFLiteTransferConverter:
 
     def convert(self) -> tuple[dict[str, ConvertedModel], dict, HeadProgram]:
         """Convert everything in memory: ``(models, manifest, program)``."""
+        if self.edgetpu:
+            edgetpu.compiler_path()  # fail before the slow conversion when it is missing
         base_model, image_shape, bottleneck_shape = self._convert_base()
         self._check_head_fits(bottleneck_shape)
+        if self.edgetpu:
+            if self.base.manifest_info()["quantization"] != "int8":
+                raise QuantizationError(
+                    "--edgetpu needs a fully int8-quantized base: add --representative_images DIR"
+                )
+            self.extra_files["bottleneck_edgetpu.tflite"] = edgetpu.compile_for_edgetpu(
+                base_model.content
+            )
         program = self.head.build(bottleneck_shape, self.num_classes)
         models = {"bottleneck": base_model}
         for model in self._convert_head(program, bottleneck_shape):
@@ -323,9 +336,3 @@ class TFLiteTransferConverter:
         self.last_program = program
         return manifest
 
-
-def describe_parameters(program: HeadProgram) -> str:
-    """One line per parameter: name and shape (for logs)."""
-    return "\n".join(f"{p.name}: {p.shape}" for p in program.parameters) + (
-        f"\ntotal: {sum(int(np.prod(p.shape)) for p in program.parameters)}"
-    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import keras
 import tensorflow as tf
 
@@ -69,7 +72,9 @@ class MobileNetV2Base(Base):
         self._quantization = apply_quantization(
             converter, self.quantize, self.representative_dataset
         )
-        return converter.convert()
+        # Keras prints its export summary to stdout; the CLI's output is the bundle table.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
 
     def manifest_info(self) -> dict:
         """Kind, size, width, pooling, weights source, native input range, quantization."""

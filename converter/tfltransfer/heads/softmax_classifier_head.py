@@ -16,7 +16,7 @@ class SoftmaxClassifierHead(Head):
     Args:
       train_batch_size: largest training batch (kept for the seed's API; the converter's value
         wins when both are given).
-      input_shape: shape of one bottleneck, e.g. ``(7, 7, 1280)``.
+      input_shape: shape of one bottleneck, e.g. ``(7, 7, 1280)``; None fits any base.
       num_classes: number of classes.
       l2_reg: L2 coefficient on the kernel (``l2 * sum(W**2)`` is added to the loss), or None.
     """
@@ -24,20 +24,20 @@ class SoftmaxClassifierHead(Head):
     def __init__(
         self,
         train_batch_size: int,
-        input_shape: tuple[int, ...] | list[int],
+        input_shape: tuple[int, ...] | list[int] | None,
         num_classes: int,
         l2_reg: float | None = None,
     ) -> None:
         self.train_batch_size = int(train_batch_size)
-        self._input_shape = tuple(int(d) for d in input_shape)
+        self._input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         self.num_classes = int(num_classes)
         self.l2_reg = float(l2_reg or 0.0)
         if self.l2_reg < 0:
             raise HeadError(f"l2_reg must be >= 0, got {l2_reg}")
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one bottleneck."""
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one bottleneck (None: whatever the base gives)."""
         return self._input_shape
 
     def build(self, bottleneck_shape: tuple[int, ...], num_classes: int) -> HeadProgram:
