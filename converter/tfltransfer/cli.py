@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     base_choice = base.add_mutually_exclusive_group(required=True)
     base_choice.add_argument("--base_mobilenetv2", action="store_true", help="MobileNetV2 base")
     base_choice.add_argument("--base_model_dir", metavar="DIR", help="base from a SavedModel")
-    base.add_argument("--base_quantize", action="store_true", help="quantize the base (int8 weights)")
+    base.add_argument(
+        "--base_quantize", action="store_true", help="quantize the base (int8 weights)"
+    )
     base.add_argument(
         "--base_weights",
         default="imagenet",
@@ -114,8 +116,11 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def build_converter(args: argparse.Namespace) -> object:
     """Compose the configuration objects the flags describe."""
-    from tfltransfer import bases, heads, optimizers, representative
+    from tfltransfer import bases, edgetpu, heads, optimizers, representative
     from tfltransfer.tflite_transfer_converter import TFLiteTransferConverter
+
+    if args.edgetpu:
+        edgetpu.compiler_path()  # before any slow work
 
     if args.base_mobilenetv2:
         base = bases.MobileNetV2Base(
@@ -167,7 +172,9 @@ def _load_keras_head(path: str) -> object:
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for unreadable files
-        raise HeadError(f"--head_keras_model {path}: cannot load it as a Keras model: {exc}") from None
+        raise HeadError(
+            f"--head_keras_model {path}: cannot load it as a Keras model: {exc}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

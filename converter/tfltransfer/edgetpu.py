@@ -19,7 +19,9 @@ def compiler_path() -> str:
     """Path of ``edgetpu_compiler``, or a clear error when it is not installed."""
     path = shutil.which("edgetpu_compiler")
     if path is None:
-        raise QuantizationError(f"--edgetpu needs edgetpu_compiler, which is not on PATH: {INSTALL_HINT}")
+        raise QuantizationError(
+            f"--edgetpu needs edgetpu_compiler, which is not on PATH: {INSTALL_HINT}"
+        )
     return path
 
 

@@ -128,8 +128,9 @@ class TFLiteTransferConverter:
         bottleneck_shape = tuple(specs["outputs"][0]["shape"][1:])
         if len(image_shape) != 4 or image_shape[0] != 1 or image_shape[3] != 3:
             raise ConverterError(f"the base takes {image_shape}, expected (1, H, W, 3)")
-        log.info("base %s -> %s (signature %s -> %s)", image_shape, bottleneck_shape, in_name,
-                 out_name)
+        log.info(
+            "base %s -> %s (signature %s -> %s)", image_shape, bottleneck_shape, in_name, out_name
+        )
         model = ConvertedModel(
             "bottleneck", content, ["image"], ["bottleneck"], time.perf_counter() - started
         )
@@ -152,7 +153,9 @@ class TFLiteTransferConverter:
         """The four stateless ``tf.function``s (all but the bottleneck), keyed by model name."""
         n_params = len(program.parameters)
         param_names = [f"param_{i}" for i in range(n_params)]
-        param_specs = [_spec(p.shape, n) for p, n in zip(program.parameters, param_names)]
+        param_specs = [
+            _spec(p.shape, n) for p, n in zip(program.parameters, param_names, strict=True)
+        ]
         state = self.optimizer.state_specs(program.parameters)
         initial = [tf.constant(p.initial) for p in program.parameters]
         c = self.num_classes
@@ -161,7 +164,7 @@ class TFLiteTransferConverter:
         def initialize(zero: tf.Tensor) -> dict:
             # Adding the input keeps the outputs computed (an output that is a bare constant
             # confuses some runtimes); the runtime feeds 0.
-            return {name: value + zero for name, value in zip(param_names, initial)}
+            return {name: value + zero for name, value in zip(param_names, initial, strict=True)}
 
         @tf.function(
             input_signature=[
@@ -190,7 +193,9 @@ class TFLiteTransferConverter:
         def optimizer(*tensors: tf.Tensor) -> dict:
             params = list(tensors[:n_params])
             grads = list(tensors[n_params : 2 * n_params])
-            new_params, new_state = self.optimizer.update(params, grads, list(tensors[2 * n_params :]))
+            new_params, new_state = self.optimizer.update(
+                params, grads, list(tensors[2 * n_params :])
+            )
             out = {f"new_param_{i}": p for i, p in enumerate(new_params)}
             out.update({f"new_state_{j}": s for j, s in enumerate(new_state)})
             return out
@@ -335,4 +340,3 @@ class TFLiteTransferConverter:
             bundle_writer.publish(staging, target)
         self.last_program = program
         return manifest
-

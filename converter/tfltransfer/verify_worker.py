@@ -1,7 +1,8 @@
 """Runs each model of a bundle in the LiteRT interpreter and saves the outputs.
 
-Started by :mod:`tfltransfer.verify` in a separate process that never imports TensorFlow (unless
-the bundle needs Flex ops), as the board would run it.
+Started by :mod:`tfltransfer.verify` in a separate process that never imports TensorFlow, as the
+board would run it. Models that need Flex ops are not given to it: no Python interpreter here
+carries the Flex delegate.
 
 Usage: ``python -m tfltransfer.verify_worker BUNDLE_DIR INPUTS.npz OUTPUTS.npz``. ``INPUTS.npz``
 holds ``<model>/<input name>`` arrays; ``OUTPUTS.npz`` gets ``<model>/<output name>`` arrays and
@@ -10,7 +11,6 @@ holds ``<model>/<input name>`` arrays; ``OUTPUTS.npz`` gets ``<model>/<output na
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -19,25 +19,15 @@ from pathlib import Path
 import numpy as np
 
 
-def _interpreter_class(requires_flex: bool) -> type:
-    if requires_flex:
-        import tensorflow as tf  # only TensorFlow's interpreter carries the Flex delegate
-
-        return tf.lite.Interpreter
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter
-
-
 def run(bundle: Path, inputs_path: Path, outputs_path: Path) -> None:
     """Invoke every model named in the inputs file and save its outputs."""
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    interpreter_class = _interpreter_class(manifest["requires_flex"])
+    from ai_edge_litert.interpreter import Interpreter
+
     feeds = dict(np.load(inputs_path))
     models = sorted({key.split("/")[0] for key in feeds})
     results: dict[str, np.ndarray] = {}
     for name in models:
-        interpreter = interpreter_class(model_path=str(bundle / f"{name}.tflite"))
+        interpreter = Interpreter(model_path=str(bundle / f"{name}.tflite"))
         runner = interpreter.get_signature_runner()
         args = {k.split("/", 1)[1]: v for k, v in feeds.items() if k.startswith(f"{name}/")}
         times = []

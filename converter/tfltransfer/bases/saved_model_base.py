@@ -19,9 +19,7 @@ def parse_input_range(value: str | Sequence[float]) -> tuple[float, float]:
     if isinstance(value, str):
         key = value.replace(" ", "")
         if key not in INPUT_RANGES:
-            raise BaseModelError(
-                f"input range {value!r} is not one of {', '.join(INPUT_RANGES)}"
-            )
+            raise BaseModelError(f"input range {value!r} is not one of {', '.join(INPUT_RANGES)}")
         return INPUT_RANGES[key]
     low, high = (float(v) for v in value)
     if not high > low:
@@ -29,7 +27,9 @@ def parse_input_range(value: str | Sequence[float]) -> tuple[float, float]:
     return low, high
 
 
-def load_serving_signature(model_dir: str | Path) -> tuple[object, tf.types.experimental.ConcreteFunction]:
+def load_serving_signature(
+    model_dir: str | Path,
+) -> tuple[object, tf.types.experimental.ConcreteFunction]:
     """Load a SavedModel and return ``(loaded, signature)``, with clear errors."""
     path = Path(model_dir)
     if not path.is_dir():
@@ -76,7 +76,7 @@ class SavedModelBase(Base):
             raise BaseModelError(
                 f"{self.model_dir}: the base must have exactly one input, it has {sorted(inputs)}"
             )
-        (self._input_name, spec), = inputs.items()
+        ((self._input_name, spec),) = inputs.items()
         shape = spec.shape
         if shape.rank != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
             raise BaseModelError(

@@ -171,7 +171,9 @@ class GenericKerasProgram(HeadProgram):
             tape.watch(params)
             loss = self._loss(bottlenecks, labels, params)
         grads = tape.gradient(loss, params)
-        return loss, [tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+        return loss, [
+            tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+        ]
 
     def probabilities(self, bottleneck: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
         """The model's outputs, normalised."""

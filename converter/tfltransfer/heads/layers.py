@@ -154,7 +154,9 @@ class Dense(Layer):
     def backward(self, dy: tf.Tensor, cache: object, params: list[tf.Tensor]) -> tuple:
         """Backward through the activation, then the affine map."""
         _x, _x2, z, y = cache
-        return self.backward_from_logits(activation_backward(self.activation, dy, z, y), cache, params)
+        return self.backward_from_logits(
+            activation_backward(self.activation, dy, z, y), cache, params
+        )
 
     def backward_from_logits(self, dz: tf.Tensor, cache: object, params: list[tf.Tensor]) -> tuple:
         """Backward through the affine map, given the gradient of the pre-activation."""
@@ -341,4 +343,6 @@ class BatchNormalization(Layer):
 
     def describe(self) -> str:
         """``batch_normalization(frozen)`` or with trainable scale/shift."""
-        return "batch_normalization(" + ("gamma/beta trainable" if self.trainable else "frozen") + ")"
+        return (
+            "batch_normalization(" + ("gamma/beta trainable" if self.trainable else "frozen") + ")"
+        )

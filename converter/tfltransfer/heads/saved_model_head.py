@@ -34,8 +34,10 @@ class GraphHeadProgram(HeadProgram):
         signature = signatures[key]
         inputs = signature.structured_input_signature[1]
         if len(inputs) != 1:
-            raise HeadError(f"{model_dir}: the head must have exactly one input, has {sorted(inputs)}")
-        (name, spec), = inputs.items()
+            raise HeadError(
+                f"{model_dir}: the head must have exactly one input, has {sorted(inputs)}"
+            )
+        ((name, spec),) = inputs.items()
         self.input_shape = tuple(int(d) if d is not None else -1 for d in spec.shape[1:])
         variables = list(getattr(loaded, "variables", []))
         frozen = convert_variables_to_constants_v2(signature)
@@ -65,6 +67,11 @@ class GraphHeadProgram(HeadProgram):
         self.outputs_probabilities = last_op.op == "Softmax"
 
     def _outputs(self, x: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
+        # import_graph_def needs graph mode; a tf.function gives it one, also when called eagerly.
+        return self._imported(x, *params)
+
+    @tf.function
+    def _imported(self, x: tf.Tensor, *params: tf.Tensor) -> tf.Tensor:
         input_map = {self._input_name: x}
         input_map.update(dict(zip(self._param_inputs, params, strict=True)))
         (out,) = tf.graph_util.import_graph_def(
@@ -80,7 +87,11 @@ class GraphHeadProgram(HeadProgram):
         else:
             log_p = log_softmax(out)
         ce = -tf.reduce_mean(tf.reduce_sum(labels * log_p, axis=-1))
-        reg = [p.l2 * tf.reduce_sum(tf.square(v)) for p, v in zip(self.parameters, params) if p.l2]
+        reg = [
+            p.l2 * tf.reduce_sum(tf.square(v))
+            for p, v in zip(self.parameters, params, strict=True)
+            if p.l2
+        ]
         return ce + tf.add_n([tf.constant(0.0)] + reg)
 
     def loss_and_grads(
@@ -91,7 +102,9 @@ class GraphHeadProgram(HeadProgram):
             tape.watch(params)
             loss = self._loss(bottlenecks, labels, params)
         grads = tape.gradient(loss, params)
-        return loss, [tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+        return loss, [
+            tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+        ]
 
     def probabilities(self, bottleneck: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
         """Softmax of the logits, or the graph's own softmax output."""
