@@ -17,20 +17,21 @@ all: test
 
 # --- environments -------------------------------------------------------------------------------
 # converter: TensorFlow + LiteRT (x86 workstation). board: what Raspberry Pi OS users install
-# (tflite-runtime 2.14, numpy<2, no TensorFlow). litert: the board runtime's successor.
-$(CONV)/.ready: converter/pyproject.toml
+# (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
+# feed the replay camera in the daemon tests and `make demo`. litert: the board runtime's successor.
+$(CONV)/.ready: converter/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./converter pytest ruff pillow
 	touch $@
 
-$(BOARD)/.ready: daemon/pyproject.toml
+$(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image
 	touch $@
 
-$(LITERT)/.ready: daemon/pyproject.toml
+$(LITERT)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(LITERT)
 	$(LITERT)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest
