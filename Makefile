@@ -11,7 +11,7 @@ PIP_FLAGS := --disable-pip-version-check -q
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board bench demo clean mosquitto
+.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board bench demo clean system-packages
 
 all: test
 
@@ -37,10 +37,10 @@ $(LITERT)/.ready: daemon/pyproject.toml Makefile
 	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest
 	touch $@
 
-venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready mosquitto
+venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready system-packages
 
-mosquitto:
-	@bash scripts/ensure-mosquitto.sh
+system-packages:
+	@bash scripts/ensure-system-packages.sh
 
 # --- checks ---------------------------------------------------------------------------------------
 lint: $(CONV)/.ready
@@ -54,7 +54,7 @@ test-runtime: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready
 	$(BOARD)/bin/python -m pytest -q tests/runtime
 	PERSONALIZER_TEST_RUNTIME=ai_edge_litert $(LITERT)/bin/python -m pytest -q tests/runtime
 
-test-daemon: $(CONV)/.ready $(BOARD)/.ready mosquitto
+test-daemon: $(CONV)/.ready $(BOARD)/.ready system-packages
 	$(BOARD)/bin/python -m pytest -q tests/daemon
 
 # The systemd unit, the Docker image and the install script (needs systemd-analyze).
@@ -66,7 +66,7 @@ test: venvs lint test-converter test-runtime test-daemon test-board
 bench: $(CONV)/.ready $(BOARD)/.ready
 	$(BOARD)/bin/python -m tests.bench
 
-demo: $(CONV)/.ready $(BOARD)/.ready mosquitto
+demo: $(CONV)/.ready $(BOARD)/.ready system-packages
 	$(BOARD)/bin/python scripts/demo.py
 
 clean:
