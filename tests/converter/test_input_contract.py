@@ -46,3 +46,15 @@ def test_tiny_base_sees_0_255_when_fed_0_1(build_bundle, tiny_base_dir):
     (expected,) = signature(tf.constant(image * 255.0)).values()
     assert np.abs(expected.numpy()).max() > 0.01
     np.testing.assert_allclose(bundle.bottleneck(image), expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_random_mobilenet_weights_give_usable_features():
+    """--base_weights none: seeded He initialisation, not Keras' vanishing default."""
+    first = bases.MobileNetV2Base(image_size=96, alpha=0.35, weights=None, pooling="avg")
+    second = bases.MobileNetV2Base(image_size=96, alpha=0.35, weights=None, pooling="avg")
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(size=(1, 96, 96, 3)).astype(np.float32) for _ in range(2))
+    features_a = np.asarray(first.keras_model()(a))
+    assert 0.1 < np.abs(features_a).mean() < 100
+    assert np.abs(features_a - np.asarray(first.keras_model()(b))).mean() > 0.01
+    np.testing.assert_allclose(features_a, np.asarray(second.keras_model()(a)), rtol=1e-5)

@@ -6,11 +6,31 @@ import contextlib
 import io
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfltransfer.bases.base import Base, RepresentativeDataset, apply_quantization
 from tfltransfer.bases.weights import resolve_weights
 from tfltransfer.errors import BaseModelError
+
+
+def he_initialize(net: keras.Model, seed: int = 0) -> None:
+    """Redraw every convolution kernel from N(0, 2 / fan_in), seeded.
+
+    Keras' default (Glorot) initialisation shrinks MobileNetV2's activations layer by layer
+    until the bottleneck is about 1e-10, which no head can learn from; He initialisation (made
+    for ReLU networks) keeps features of order 1.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if not isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D):
+            continue
+        weights = layer.get_weights()
+        kernel = weights[0]
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        fan_in = kernel.shape[0] * kernel.shape[1] * (1 if depthwise else kernel.shape[2])
+        weights[0] = (rng.standard_normal(kernel.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        layer.set_weights(weights)
 
 
 class MobileNetV2Base(Base):
@@ -22,7 +42,8 @@ class MobileNetV2Base(Base):
       quantize: dynamic-range quantization of the weights.
       representative_dataset: a function yielding ``[image]`` lists, each ``(1, H, W, 3)`` float32
         in [0, 1]; when given, the model is fully int8-quantized (float input and output kept).
-      weights: ``"imagenet"`` (downloads unless cached), a weights file, or None for random.
+      weights: ``"imagenet"`` (downloads unless cached), a weights file, or None for random
+        weights (seeded He initialisation: features of a usable size, for tests and demos).
       pooling: None for the ``(h, w, 1280)`` feature map, ``"avg"`` for a ``(1280,)`` vector.
     """
 
@@ -61,6 +82,8 @@ class MobileNetV2Base(Base):
             )
         except ValueError as exc:
             raise BaseModelError(f"MobileNetV2 cannot be built: {exc}") from None
+        if weights is None:
+            he_initialize(net)
         image = keras.Input((size, size, 3), batch_size=1, name="image")
         # MobileNetV2 was trained on [-1, 1]; the runtime feeds [0, 1].
         scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(image)
