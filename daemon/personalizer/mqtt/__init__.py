@@ -1,0 +1,6 @@
+"""The MQTT side: topic names, payloads, Home Assistant discovery and the broker connection."""
+
+from .client import MqttClient, MqttSetupError
+from .topics import Topics
+
+__all__ = ["MqttClient", "MqttSetupError", "Topics"]

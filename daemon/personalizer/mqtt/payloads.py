@@ -1,0 +1,79 @@
+"""MQTT API v1 payloads: events to JSON bytes, field names exactly as documented."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def status_payload(report: StatusReport) -> bytes:
+    """`<root>/status`."""
+    return _dumps(
+        {
+            "state": report.state,
+            "classes": list(report.classes),
+            "samples": dict(report.samples),
+            "bundle": report.bundle,
+            "version": report.version,
+            "camera": {
+                "source": report.camera.source,
+                "ok": report.camera.ok,
+                "error": report.camera.error,
+            },
+            "warnings": list(report.warnings),
+        }
+    )
+
+
+def prediction_payload(event: PredictionEvent) -> bytes:
+    """`<root>/prediction`."""
+    return _dumps(
+        {
+            "class": event.class_name,
+            "confidence": round(float(event.confidence), 6),
+            "scores": {name: round(float(p), 6) for name, p in event.scores.items()},
+            "ts": round(event.ts, 6),
+            "frame": event.frame,
+        }
+    )
+
+
+def loss_payload(event: LossEvent) -> bytes:
+    """`<root>/loss` (a NaN loss is sent as null)."""
+    return _dumps(
+        {
+            "loss": _finite(event.loss),
+            "epoch": event.epoch,
+            "samples": event.samples,
+            "ts": round(event.ts, 6),
+        }
+    )
+
+
+def sample_payload(event: SampleEvent) -> bytes:
+    """`<root>/sample`."""
+    return _dumps(
+        {
+            "class": event.class_name,
+            "count": event.count,
+            "source": event.source,
+            "ts": round(event.ts, 6),
+        }
+    )
+
+
+def result_payload(result: dict[str, Any]) -> bytes:
+    """`<root>/cmd/<name>/result`: `ok`, `error` when not ok, `request_id`, the result fields."""
+    return _dumps(result)

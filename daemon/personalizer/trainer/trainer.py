@@ -1,0 +1,145 @@
+"""The trainer: starts, pauses and paces on-device training, one epoch at a time.
+
+Plain and synchronous: `run_epoch()` trains one epoch and returns; the service calls it in a
+loop from its trainer thread. Between epochs it publishes the loss, saves the state when the
+autosave interval has passed, and ends a cycle after `epochs_per_cycle` epochs. Pausing sets an
+event that the runtime model checks between batches, so `stop` takes effect within one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from ..config import TrainingConfig
+from ..errors import NoSamplesError
+from ..events import LossEvent
+from .state_store import PersistentModel, StateStore
+
+log = logging.getLogger(__name__)
+
+
+class TrainableModel(PersistentModel, Protocol):
+    """What the trainer needs from the runtime model."""
+
+    def train(
+        self,
+        epochs: int = 1,
+        on_loss: Callable[[int, float], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> float:
+        """Train `epochs` epochs; returns the last epoch's mean loss."""
+        ...
+
+    def samples(self) -> Mapping[str, int]:
+        """Number of samples per class."""
+        ...
+
+    @property
+    def epochs(self) -> int:
+        """Complete epochs trained since the parameters were (re)initialised."""
+        ...
+
+
+class Trainer:
+    """Training on/off, epoch counting, loss events and autosave."""
+
+    def __init__(
+        self,
+        model: TrainableModel,
+        store: StateStore,
+        config: TrainingConfig,
+        on_loss: Callable[[LossEvent], None],
+        on_state_change: Callable[[], None],
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.config = config
+        self.on_loss = on_loss
+        self.on_state_change = on_state_change
+        self._wanted = threading.Event()
+        self._halt = threading.Event()  # the runtime's `stop`: set whenever training should end
+        self._halt.set()
+        self._lock = threading.Lock()
+        self._cycle_epochs = 0
+        self._dirty = False  # trained since the last save
+
+    @property
+    def training(self) -> bool:
+        """True while training is switched on."""
+        return self._wanted.is_set()
+
+    def total_samples(self) -> int:
+        """All stored samples."""
+        return int(sum(self.model.samples().values()))
+
+    def start(self) -> bool:
+        """Switch training on; False if it already was. NoSamplesError when there is nothing."""
+        with self._lock:
+            if self._wanted.is_set():
+                return False
+            if self.total_samples() == 0:
+                raise NoSamplesError(
+                    "there are no samples to train on; add samples (cmd/sample or a class "
+                    "button) first"
+                )
+            self._cycle_epochs = 0
+            self._halt.clear()
+            self._wanted.set()
+        log.info("training started")
+        self.on_state_change()
+        return True
+
+    def stop(self, save: bool = True) -> bool:
+        """Switch training off (the running epoch ends after its batch); False if it was off."""
+        with self._lock:
+            was_on = self._wanted.is_set()
+            self._wanted.clear()
+            self._halt.set()
+        if was_on:
+            log.info("training stopped at epoch %d", self.model.epochs)
+            self.on_state_change()
+        if save:
+            self.save_if_dirty()
+        return was_on
+
+    def wait_until_training(self, timeout: float) -> bool:
+        """Block until training is on (True) or `timeout` passes (False)."""
+        return self._wanted.wait(timeout)
+
+    def save_if_dirty(self) -> None:
+        """Save the state if training changed it since the last save."""
+        if self._dirty:
+            self._dirty = False
+            try:
+                self.store.save(self.model)
+            except OSError as exc:
+                self._dirty = True
+                log.error("saving the training state failed: %s", exc)
+
+    def run_epoch(self) -> float | None:
+        """Train one epoch (if training is on); returns its loss, or None if none was trained."""
+        if not self._wanted.is_set():
+            return None
+        before = self.model.epochs
+        try:
+            loss = self.model.train(epochs=1, stop=self._halt)
+        except NoSamplesError:
+            log.warning("training stopped: every sample was removed")
+            self.stop(save=False)
+            return None
+        self._dirty = True
+        if self.model.epochs == before:
+            return None  # paused mid-epoch: a partial epoch's loss means nothing
+        self._cycle_epochs += 1
+        self.on_loss(LossEvent(float(loss), self.model.epochs, self.total_samples(), time.time()))
+        last_save = self.store.last_save
+        if last_save is None or time.monotonic() - last_save >= self.config.autosave_interval:
+            self.save_if_dirty()
+        if self.config.epochs_per_cycle and self._cycle_epochs >= self.config.epochs_per_cycle:
+            log.info("training cycle of %d epoch(s) done", self._cycle_epochs)
+            self.stop(save=True)
+        return float(loss)

@@ -1,0 +1,193 @@
+"""The MQTT layer against a real mosquitto: availability, retained status, commands, discovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from personalizer.config import MqttConfig
+from personalizer.events import CameraStatus, LossEvent, PredictionEvent, StatusReport
+from personalizer.mqtt import MqttClient
+from tests.support.mqtt_watch import MqttWatch
+
+CLASSES = ("cup", "pen")
+
+
+def status(samples: int = 0) -> StatusReport:
+    return StatusReport(
+        "idle", CLASSES, {"cup": samples, "pen": 0}, "abc123", "1.0.0", CameraStatus("replay", True)
+    )
+
+
+@pytest.fixture
+def make_client(broker):
+    clients = []
+
+    def make(root: str, on_command=lambda name, payload: None, **options) -> MqttClient:
+        config = MqttConfig(
+            host=broker.host,
+            port=broker.port,
+            topic_prefix=root,
+            client_id=f"test-{root.replace('/', '-')}",
+            keepalive=5,
+            **options,
+        )
+        client = MqttClient(config, CLASSES, "1.0.0", on_command)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.stop(timeout=1)
+
+
+def test_online_and_status_are_retained_for_late_subscribers(broker, make_client):
+    client = make_client("t/retained")
+    client.status(status(3))
+    client.start()
+    assert client.wait_connected(10)
+    time.sleep(0.3)
+    with MqttWatch(broker.host, broker.port, "t/retained") as watch:  # subscribes afterwards
+        online = watch.wait_for("availability")
+        assert online.text == "online" and online.retain
+        reported = watch.wait_for("status")
+        assert reported.retain
+        assert reported.json() == {
+            "state": "idle",
+            "classes": ["cup", "pen"],
+            "samples": {"cup": 3, "pen": 0},
+            "bundle": "abc123",
+            "version": "1.0.0",
+            "camera": {"source": "replay", "ok": True, "error": None},
+            "warnings": [],
+        }
+    client.stop()
+    with MqttWatch(broker.host, broker.port, "t/retained") as watch:
+        assert watch.wait_for("availability").text == "offline"
+
+
+def test_commands_reach_the_handler_and_a_failing_handler_does_not_break_the_client(
+    broker, make_client
+):
+    received = []
+
+    def handler(name: str, payload: bytes) -> None:
+        received.append((name, payload))
+        if payload == b"boom":
+            raise RuntimeError("handler bug")
+
+    client = make_client("t/cmd", handler, max_payload_bytes=1024)
+    client.start()
+    assert client.wait_connected(10)
+    with MqttWatch(broker.host, broker.port, "t/cmd") as watch:
+        watch.publish("cmd/save", "boom")
+        watch.publish("cmd/sample", '{"class": "cup"}')
+        watch.publish("cmd/sample/result", "not a command")  # results are not commands
+        watch.publish("cmd/sample", b"x" * 2000)  # over the limit: refused in the callback
+        refused = watch.wait_for("cmd/sample/result", lambda m: m.payload.startswith(b"{"))
+        assert refused.json() == {
+            "ok": False,
+            "error": "payload is 2000 bytes, more than the limit of 1024 (mqtt.max_payload_bytes)",
+            "request_id": None,
+        }
+        deadline = time.monotonic() + 5
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert received == [("save", b"boom"), ("sample", b'{"class": "cup"}')]
+    assert client.connected
+
+
+def test_status_is_republished_after_the_broker_comes_back_and_nothing_else_is_queued(
+    broker, make_client
+):
+    client = make_client("t/reconnect")
+    client.status(status(1))
+    client.start()
+    assert client.wait_connected(10)
+    broker.stop()  # the broker forgets everything (no persistence)
+    deadline = time.monotonic() + 10
+    while client.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.connected
+    # While the broker is away: status changes are kept, streams and results are dropped.
+    client.status(status(2))
+    client.prediction(PredictionEvent("cup", 0.9, {"cup": 0.9, "pen": 0.1}, time.time(), 1))
+    client.loss(LossEvent(0.5, 1, 3, time.time()))
+    client.result("save", {"ok": True, "request_id": None})
+    broker.start()
+    with MqttWatch(broker.host, broker.port, "t/reconnect") as watch:
+        assert client.wait_connected(40)
+        assert watch.wait_for("availability", lambda m: m.text == "online", 10)
+        assert watch.wait_for("status", timeout=10).json()["samples"] == {"cup": 2, "pen": 0}
+        time.sleep(1.0)
+        topics = {m.topic for m in watch.messages}
+    assert topics == {"t/reconnect/availability", "t/reconnect/status"}
+
+
+def test_home_assistant_discovery_describes_one_device_and_is_republished_on_ha_restart(
+    broker, make_client
+):
+    client = make_client("t/ha/kitchen", homeassistant_discovery=True)
+    with MqttWatch(broker.host, broker.port, "t/ha/kitchen", ("homeassistant/#",)) as watch:
+        client.start()
+        assert client.wait_connected(10)
+        node = "t_ha_kitchen"
+        sensor = watch.wait_for(
+            f"homeassistant/sensor/{node}/predicted_class/config", exact_topic=True
+        )
+        config = sensor.json()
+        assert config["state_topic"] == "t/ha/kitchen/prediction"
+        assert config["device_class"] == "enum" and config["options"] == ["cup", "pen"]
+        assert config["value_template"] == "{{ value_json['class'] }}"
+        assert config["availability_topic"] == "t/ha/kitchen/availability"
+        assert config["payload_available"] == "online"
+        assert config["unique_id"] == f"{node}_predicted_class"
+        assert config["device"]["identifiers"] == [node]
+        button = watch.wait_for(
+            f"homeassistant/button/{node}/sample_class_1/config", exact_topic=True
+        ).json()
+        assert button["command_topic"] == "t/ha/kitchen/cmd/sample"
+        assert json.loads(button["payload_press"]) == {"class": "pen"}
+        start = watch.wait_for(
+            f"homeassistant/button/{node}/train_start/config", exact_topic=True
+        ).json()
+        assert json.loads(start["payload_press"]) == {"action": "start"}
+        for object_id in ("confidence", "loss", "samples", "training_state"):
+            watch.wait_for(f"homeassistant/sensor/{node}/{object_id}/config", exact_topic=True)
+        mark = watch.mark()
+        watch.client.publish("homeassistant/status", "online").wait_for_publish(5)
+        watch.wait_for(
+            f"homeassistant/sensor/{node}/predicted_class/config", exact_topic=True, since=mark
+        )
+    with MqttWatch(broker.host, broker.port, "t/ha/kitchen", ("homeassistant/#",)) as late:
+        retained = late.wait_for(
+            f"homeassistant/sensor/{node}/predicted_class/config", exact_topic=True
+        )
+        assert retained.retain and retained.json() == config
+
+
+def test_callbacks_survive_concurrent_publishing(broker, make_client):
+    client = make_client("t/threads")
+    client.start()
+    assert client.wait_connected(10)
+
+    def spam(n: int) -> None:
+        for i in range(200):
+            client.status(status(i))
+            client.prediction(PredictionEvent("cup", 0.9, {"cup": 0.9}, time.time(), i))
+
+    threads = [threading.Thread(target=spam, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.status(status(999))
+    assert client.connected
+    with MqttWatch(broker.host, broker.port, "t/threads") as watch:
+        # The newest status always arrives, even when it met a full outgoing queue.
+        watch.wait_for("status", lambda m: m.json()["samples"]["cup"] == 999, timeout=20)
+        time.sleep(0.5)
+        assert watch.received("status")[-1].json()["samples"]["cup"] == 999

@@ -1,0 +1,76 @@
+"""In-process service: local inputs (buttons) and the supervisor hooks use the same paths."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from personalizer import TransferLearningModel
+from personalizer.commands import SampleCommand, TrainCommand
+from personalizer.config import load_config
+from personalizer.service import Service
+from personalizer.trainer import StateStore
+from tests.support.daemon_process import write_config
+from tests.support.mqtt_watch import MqttWatch
+
+from .conftest import CLASSES
+from .daemon_harness import base_sections
+
+
+class RecordingNotifier:
+    """Records what the service tells its supervisor."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def _record(self, what: str) -> None:
+        with self.lock:
+            self.calls.append(what)
+
+    def ready(self) -> None:
+        self._record("ready")
+
+    def watchdog(self) -> None:
+        self._record("watchdog")
+
+    def status(self, text: str) -> None:
+        self._record(f"status:{text}")
+
+    def stopping(self) -> None:
+        self._record("stopping")
+
+
+def test_a_button_press_takes_the_sample_path_and_the_supervisor_hears_the_lifecycle(
+    tmp_path, broker, bundle, photo_frames
+):
+    sections = base_sections(tmp_path, broker, bundle, photo_frames, "pz/inproc")
+    config = load_config(write_config(tmp_path / "inproc.toml", sections))
+    model = TransferLearningModel(config.model.bundle, config.model.classes, num_threads=1)
+    store = StateStore(config.state.dir)
+    store.prepare()
+    notifier = RecordingNotifier()
+    service = Service(config, model, store, notifier=notifier)
+    with MqttWatch(broker.host, broker.port, "pz/inproc") as watch:
+        service.start()
+        try:
+            watch.wait_for("availability", lambda m: m.text == "online")
+            watch.wait_for("prediction")  # frames flow before the "button" is pressed
+            results = []
+            assert service.submit(SampleCommand("rocket", source="button"), results.append)
+            event = watch.wait_for("sample").json()
+            assert event["source"] == "button" and event["class"] == "rocket"
+            assert results[0]["ok"] and results[0]["count"] == 1
+            assert store.path.exists()
+            assert service.submit(TrainCommand("start", source="button"), results.append)
+            watch.wait_for("loss")
+            assert watch.received("cmd/sample/result") == []  # local inputs answer locally
+        finally:
+            service.shutdown()
+    deadline = time.monotonic() + 5
+    while "stopping" not in notifier.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert notifier.calls.count("ready") == 1 and notifier.calls.count("stopping") == 1
+    assert "watchdog" in notifier.calls and notifier.calls[-1] == "stopping"
+    assert watch.received("availability")[-1].text == "offline"
+    assert dict(model.samples()) == {**dict.fromkeys(CLASSES, 0), "rocket": 1}
