@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfltransfer.errors import VerificationError
 from tfltransfer.heads import layers as hl
-from tfltransfer.heads.program import HeadProgram, LayerChainProgram
+from tfltransfer.heads.program import HeadProgram, LayerChainProgram, autodiff_loss_and_grads
 
 
 def close(actual: np.ndarray, expected: np.ndarray, rtol: float = 2e-3) -> bool:
@@ -53,10 +53,10 @@ def sample_inputs(converter: object, program: HeadProgram, bottleneck_shape: tup
 def autodiff_grads(program: HeadProgram, bottlenecks, labels, params) -> list[np.ndarray]:
     """TensorFlow's own gradients of the program's loss."""
     tensors = [tf.constant(p) for p in params]
-    with tf.GradientTape() as tape:
-        tape.watch(tensors)
-        loss = program.loss(tf.constant(bottlenecks), tf.constant(labels), tensors)
-    return [g.numpy() for g in tape.gradient(loss, tensors)]
+    _, grads = autodiff_loss_and_grads(
+        program.loss, tf.constant(bottlenecks), tf.constant(labels), tensors
+    )
+    return [g.numpy() for g in grads]
 
 
 def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models: dict) -> str:

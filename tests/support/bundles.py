@@ -6,18 +6,16 @@ subprocess. Bundles are cached under ``build/test-bundles/<key>``, where the key
 converter's source files, the helper scripts and the arguments: a converter change rebuilds them,
 anything else reuses them across test sessions and across the board/litert runs.
 
-MobileNetV2 bases use *He-initialised random* weights made by ``tf_he_weights.py``. ImageNet
-weights cannot be downloaded here, and Keras' default initialisation makes MobileNetV2's features
-vanish (about 1e-10 after 50 layers), which would leave nothing to learn from; He initialisation
-keeps the features of order 1 and dependent on the image (colour above all), so the runtime's
-training and imprinting can be tested on images end to end.
+MobileNetV2 bases use the converter's random weights (``--base_weights none``: seeded He
+initialisation). ImageNet weights cannot be downloaded here; He initialisation keeps the features
+of order 1 and dependent on the image (colour above all), so the runtime's training and
+imprinting can be tested on images end to end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
@@ -27,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "build" / "test-bundles"
 CONVERTER_SOURCES = REPO / "converter" / "tfltransfer"
 SUPPORT = Path(__file__).resolve().parent
-_HELPERS = ("tf_he_weights.py", "tf_keras_head.py")
+_HELPERS = ("tf_keras_head.py",)
 
 
 def converter_python() -> str:
@@ -44,9 +42,9 @@ class BundleSpec:
     image_size: int = 96
     alpha: float = 0.35
     pooling: str = "avg"  # "avg": (1280,) bottleneck; "none": (h, w, 1280)
-    # "he" (see module doc), "none" (Keras' default, vanishing features), or "imagenet" (the
-    # real weights: cached in ~/.keras/models or downloaded; fails fast offline, for the demo)
-    weights: str = "he"
+    # "none" (seeded random weights, see module doc) or "imagenet" (the real weights: cached in
+    # ~/.keras/models or downloaded; fails fast offline, for the demo)
+    weights: str = "none"
     head: str = "softmax"  # "softmax" or "mlp" (Dense(32, relu, l2) + Dense(C, softmax, l2))
     optimizer: str = "adam"
     learning_rate: float | None = None  # None: the converter's default (Adam 0.001; SGD 0.01)
@@ -79,7 +77,7 @@ def build_bundle(spec: BundleSpec = BundleSpec()) -> Path:
             "--base_image_size", str(spec.image_size),
             "--base_alpha", str(spec.alpha),
             "--base_pooling", spec.pooling,
-            "--base_weights", _weights(spec, work),
+            "--base_weights", _weights(spec),
             "--num_classes", str(spec.num_classes),
             "--class_names", ",".join(spec.class_names),
             "--train_batch_size", str(spec.train_batch_size),
@@ -125,23 +123,10 @@ def run_converter_python(args: list[str], what: str, timeout: float = 900) -> st
     return result.stdout
 
 
-def _weights(spec: BundleSpec, work: Path) -> str:
-    if spec.weights in ("none", "imagenet"):
-        return spec.weights
-    if spec.weights != "he":
-        raise ValueError(f"unknown weights {spec.weights!r}")
-    script = SUPPORT / "tf_he_weights.py"
-    version = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
-    path = CACHE / "weights" / f"he-{spec.image_size}-{spec.alpha}-{version}.weights.h5"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = work / path.name
-        run_converter_python(
-            [str(script), str(spec.image_size), str(spec.alpha), str(scratch)],
-            what="making He-initialised MobileNetV2 weights",
-        )
-        shutil.move(scratch, path)
-    return str(path)
+def _weights(spec: BundleSpec) -> str:
+    if spec.weights not in ("none", "imagenet"):
+        raise ValueError(f"unknown weights {spec.weights!r}; use none or imagenet")
+    return spec.weights
 
 
 def _mlp_head(spec: BundleSpec, work: Path) -> str:

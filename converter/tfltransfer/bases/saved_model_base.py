@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfltransfer.bases.base import Base, RepresentativeDataset, apply_quantization
 from tfltransfer.errors import BaseModelError
+from tfltransfer.saved_models import load_serving_signature
 
 INPUT_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 
@@ -25,26 +26,6 @@ def parse_input_range(value: str | Sequence[float]) -> tuple[float, float]:
     if not high > low:
         raise BaseModelError(f"input range {value!r}: the upper bound must exceed the lower")
     return low, high
-
-
-def load_serving_signature(
-    model_dir: str | Path,
-) -> tuple[object, tf.types.experimental.ConcreteFunction]:
-    """Load a SavedModel and return ``(loaded, signature)``, with clear errors."""
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise BaseModelError(f"{model_dir}: no such directory")
-    if not tf.saved_model.contains_saved_model(str(path)):
-        raise BaseModelError(
-            f"{model_dir}: not a TensorFlow SavedModel (no saved_model.pb). Save a Keras model "
-            "with model.export(DIR) or tf.saved_model.save(model, DIR)"
-        )
-    loaded = tf.saved_model.load(str(path))
-    signatures = dict(loaded.signatures)
-    if not signatures:
-        raise BaseModelError(f"{model_dir}: the SavedModel has no signatures; export it with one")
-    key = "serving_default" if "serving_default" in signatures else sorted(signatures)[0]
-    return loaded, signatures[key]
 
 
 class SavedModelBase(Base):
@@ -70,13 +51,11 @@ class SavedModelBase(Base):
         self.representative_dataset = representative_dataset
         self.input_range = parse_input_range(input_range)
         self._quantization = "none"
-        self._loaded, self._signature = load_serving_signature(self.model_dir)
-        inputs = self._signature.structured_input_signature[1]
-        if len(inputs) != 1:
-            raise BaseModelError(
-                f"{self.model_dir}: the base must have exactly one input, it has {sorted(inputs)}"
-            )
-        ((self._input_name, spec),) = inputs.items()
+        self._loaded, self._signature, self._input_name, spec = load_serving_signature(
+            self.model_dir,
+            BaseModelError,
+            "Save a Keras model with model.export(DIR) or tf.saved_model.save(model, DIR)",
+        )
         shape = spec.shape
         if shape.rank != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
             raise BaseModelError(

@@ -18,7 +18,12 @@ import tensorflow as tf
 from tfltransfer.errors import HeadError
 from tfltransfer.heads import layers as hl
 from tfltransfer.heads.head import Head
-from tfltransfer.heads.program import EPSILON, HeadProgram, LayerChainProgram
+from tfltransfer.heads.program import (
+    EPSILON,
+    HeadProgram,
+    LayerChainProgram,
+    autodiff_loss_and_grads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +172,7 @@ class GenericKerasProgram(HeadProgram):
         self, bottlenecks: tf.Tensor, labels: tf.Tensor, params: list[tf.Tensor]
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """Keras' categorical cross-entropy plus the model's own losses, TF gradients."""
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            loss = self._loss(bottlenecks, labels, params)
-        grads = tape.gradient(loss, params)
-        return loss, [
-            tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
-        ]
+        return autodiff_loss_and_grads(self._loss, bottlenecks, labels, params)
 
     def probabilities(self, bottleneck: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
         """The model's outputs, normalised."""

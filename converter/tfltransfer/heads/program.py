@@ -7,6 +7,7 @@ models; it does not know which head made it.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tensorflow as tf
@@ -51,6 +52,23 @@ def l2_penalty(specs: list[ParamSpec], params: list[tf.Tensor]) -> tf.Tensor:
         if spec.l2:
             total = total + spec.l2 * tf.reduce_sum(tf.square(value))
     return total
+
+
+def autodiff_loss_and_grads(
+    loss_fn: Callable[[tf.Tensor, tf.Tensor, list[tf.Tensor]], tf.Tensor],
+    bottlenecks: tf.Tensor,
+    labels: tf.Tensor,
+    params: list[tf.Tensor],
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """``loss_fn`` and TensorFlow's gradients of it (zeros for parameters it does not use).
+
+    Converted, these gradients usually need select TF ops (``ReluGrad``, ``BiasAddGrad``...).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        loss = loss_fn(bottlenecks, labels, params)
+    grads = tape.gradient(loss, params)
+    return loss, [tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
 def log_softmax(logits: tf.Tensor) -> tf.Tensor:

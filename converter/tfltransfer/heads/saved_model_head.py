@@ -17,7 +17,8 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from tfltransfer.errors import HeadError
 from tfltransfer.heads.head import Head
 from tfltransfer.heads.layers import ParamSpec
-from tfltransfer.heads.program import EPSILON, HeadProgram, log_softmax
+from tfltransfer.heads.program import EPSILON, HeadProgram, autodiff_loss_and_grads, log_softmax
+from tfltransfer.saved_models import load_serving_signature
 
 
 class GraphHeadProgram(HeadProgram):
@@ -26,18 +27,11 @@ class GraphHeadProgram(HeadProgram):
     requires_flex = True
 
     def __init__(self, model_dir: str, l2_reg: float) -> None:
-        loaded = tf.saved_model.load(model_dir)
-        signatures = dict(loaded.signatures)
-        if not signatures:
-            raise HeadError(f"{model_dir}: the SavedModel has no signatures; export it with one")
-        key = "serving_default" if "serving_default" in signatures else sorted(signatures)[0]
-        signature = signatures[key]
-        inputs = signature.structured_input_signature[1]
-        if len(inputs) != 1:
-            raise HeadError(
-                f"{model_dir}: the head must have exactly one input, has {sorted(inputs)}"
-            )
-        ((name, spec),) = inputs.items()
+        loaded, signature, name, spec = load_serving_signature(
+            model_dir,
+            HeadError,
+            "Save the head with model.export(DIR), or pass a Keras file with --head_keras_model",
+        )
         self.input_shape = tuple(int(d) if d is not None else -1 for d in spec.shape[1:])
         variables = list(getattr(loaded, "variables", []))
         frozen = convert_variables_to_constants_v2(signature)
@@ -98,13 +92,7 @@ class GraphHeadProgram(HeadProgram):
         self, bottlenecks: tf.Tensor, labels: tf.Tensor, params: list[tf.Tensor]
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """Cross-entropy on the outputs (read as logits unless the graph ends in Softmax)."""
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            loss = self._loss(bottlenecks, labels, params)
-        grads = tape.gradient(loss, params)
-        return loss, [
-            tf.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
-        ]
+        return autodiff_loss_and_grads(self._loss, bottlenecks, labels, params)
 
     def probabilities(self, bottleneck: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
         """Softmax of the logits, or the graph's own softmax output."""
@@ -131,15 +119,7 @@ class SavedModelHead(Head):
     """
 
     def __init__(self, model_dir: str | Path, l2_reg: float | None = None) -> None:
-        path = Path(model_dir)
-        if not path.is_dir():
-            raise HeadError(f"{model_dir}: no such directory")
-        if not tf.saved_model.contains_saved_model(str(path)):
-            raise HeadError(
-                f"{model_dir}: not a TensorFlow SavedModel (no saved_model.pb). Save the head with "
-                "model.export(DIR), or pass a Keras file with --head_keras_model"
-            )
-        self.model_dir = str(path)
+        self.model_dir = str(model_dir)
         self._program = GraphHeadProgram(self.model_dir, float(l2_reg or 0.0))
 
     @property
