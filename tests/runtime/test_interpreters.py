@@ -61,6 +61,15 @@ def test_edgetpu_without_the_library_falls_back_to_the_cpu_with_a_warning(
     np.testing.assert_allclose(tpu.bottleneck(frame), cpu.bottleneck(frame), rtol=1e-6)
 
 
+def test_a_named_edgetpu_device_that_is_missing_falls_back_naming_it(
+    make_model, softmax_bundle, caplog
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        tpu = make_model(softmax_bundle, delegate="edgetpu", edgetpu_device="usb:1")
+    assert not tpu.delegate_active
+    assert "(usb:1)" in caplog.text and "running the base model on the CPU" in caplog.text
+
+
 def test_unknown_delegate_is_refused(make_model, softmax_bundle) -> None:
     with pytest.raises(ValueError, match="edgetpu"):
         make_model(softmax_bundle, delegate="gpu")

@@ -128,20 +128,25 @@ def select_runtime(name: str = "auto", requires_flex: bool = False) -> Interpret
     )
 
 
-def load_edgetpu_delegate(runtime: InterpreterRuntime) -> Any | None:
-    """Load the Edge TPU delegate, or log why not and return None (the caller uses the CPU)."""
+def load_edgetpu_delegate(runtime: InterpreterRuntime, device: str | None = None) -> Any | None:
+    """Load the Edge TPU delegate, or log why not and return None (the caller uses the CPU).
+
+    ``device`` picks one accelerator as libedgetpu names them: ``"usb"``, ``"pci"``, ``":0"``
+    (the first found), ``"usb:1"``; None takes the first.
+    """
     try:
         # Look for the library first: a failed load_delegate leaves a half-built Delegate whose
         # __del__ prints an AttributeError traceback (tflite-runtime 2.14).
         ctypes.CDLL(EDGETPU_LIBRARY)
-        return runtime.load_delegate(EDGETPU_LIBRARY)
+        return runtime.load_delegate(EDGETPU_LIBRARY, {"device": device} if device else None)
     except (ValueError, OSError, RuntimeError) as err:
         log.warning(
             "Edge TPU delegate %s could not be loaded (%s); running the base model on the CPU. "
             "Install the Edge TPU runtime (apt install libedgetpu1-std) and plug in the "
-            "accelerator to use it",
+            "accelerator%s to use it",
             EDGETPU_LIBRARY,
             str(err).splitlines()[0] if str(err) else type(err).__name__,
+            f" ({device})" if device else "",
         )
         return None
 

@@ -70,6 +70,7 @@ class TransferLearningModel:
         runtime: str = "auto",
         num_threads: int | None = None,
         delegate: str | None = None,
+        edgetpu_device: str | None = None,
         fit: Fit = "crop",
         seed: int | None = None,
     ) -> None:
@@ -83,6 +84,8 @@ class TransferLearningModel:
                 4); the head models always use one (see HEAD_THREADS).
             delegate: ``None`` (CPU) or ``"edgetpu"`` for the base model; when the Edge TPU
                 library or device is missing, a warning is logged and the CPU is used.
+            edgetpu_device: which Edge TPU (``"usb"``, ``"pci"``, ``":0"``, ``"usb:1"``);
+                None takes the first one found.
             fit: how a non-square frame becomes square: ``crop`` (centre) or ``pad``.
             seed: seed of the shuffling between epochs (default: unpredictable).
 
@@ -105,7 +108,7 @@ class TransferLearningModel:
         self._preprocess = ImagePreprocessor(*manifest.image_size, fit=fit)
         self._rng = np.random.default_rng(seed)
 
-        self._base, self._delegate_active = self._base_model(delegate)
+        self._base, self._delegate_active = self._base_model(delegate, edgetpu_device)
         self._inference = self._model("inference")
         batch_inputs = ("bottlenecks", "labels") if manifest.dynamic_batch else ()
         self._train_head = self._model("train_head", batch_inputs)
@@ -135,10 +138,10 @@ class TransferLearningModel:
         interpreter = self._runtime.new_interpreter(self._bundle.model_bytes(name), threads)
         return SignatureModel(interpreter, self._bundle.manifest.models[name], batch_inputs)
 
-    def _base_model(self, delegate: str | None) -> tuple[SignatureModel, bool]:
+    def _base_model(self, delegate: str | None, device: str | None) -> tuple[SignatureModel, bool]:
         spec = self._bundle.manifest.models["bottleneck"]
         if delegate == "edgetpu":
-            loaded = load_edgetpu_delegate(self._runtime)
+            loaded = load_edgetpu_delegate(self._runtime, device)
             if loaded is not None:
                 # The Edge TPU runs only the compiled model; the plain one would stay on the CPU.
                 name = (
