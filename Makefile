@@ -11,7 +11,7 @@ PIP_FLAGS := --disable-pip-version-check -q
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board bench demo clean system-packages
+.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability soak bench demo clean system-packages
 
 all: test
 
@@ -63,10 +63,19 @@ test-daemon: $(CONV)/.ready $(BOARD)/.ready system-packages
 test-board: $(BOARD)/.ready
 	$(BOARD)/bin/python -m pytest -q tests/board
 
-test: venvs lint test-converter test-runtime test-daemon test-board
+# Faults, bad input, security and a one-minute soak against the real daemon and mosquitto.
+test-reliability: $(CONV)/.ready $(BOARD)/.ready system-packages
+	$(BOARD)/bin/python -m pytest -q tests/reliability
+
+test: venvs lint test-converter test-runtime test-daemon test-board test-reliability
 
 bench: $(CONV)/.ready $(BOARD)/.ready
 	$(BOARD)/bin/python -m tests.bench
+
+# The long soak: figures printed, exit 1 when RSS/fds grow, the daemon crashes or loses samples.
+SOAK_SECONDS ?= 600
+soak: $(CONV)/.ready $(BOARD)/.ready system-packages
+	$(BOARD)/bin/python -m tests.reliability.soak --seconds $(SOAK_SECONDS)
 
 demo: $(CONV)/.ready $(BOARD)/.ready system-packages
 	$(BOARD)/bin/python scripts/demo.py

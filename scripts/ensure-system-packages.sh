@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests and the demo use are installed: mosquitto (the MQTT
-# broker; tests and the demo start their own on a free loopback port, nothing is started here)
-# and systemd-analyze (scores the systemd unit). Installs them with apt when run as root.
+# broker and mosquitto_passwd; tests and the demo start their own on a free loopback port, nothing
+# is started here), openssl (the TLS tests make their certificates with it) and systemd-analyze
+# (scores the systemd unit). Installs them with apt when run as root.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

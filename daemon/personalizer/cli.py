@@ -34,7 +34,7 @@ Start here:
   1. convert a bundle on a workstation:  tflite-transfer-convert --base_mobilenetv2 ...
   2. write a config (see config/personalizer.toml, every key is explained there)
   3. personalizer check-config --config my.toml
-  4. personalizer run --config my.toml
+  4. personalizer run --config my.toml   (--simulate: keyboard keys stand in for GPIO buttons)
   5. watch it:  mosquitto_sub -v -t 'personalizer/#'
 """
 
@@ -70,13 +70,23 @@ def _parser() -> argparse.ArgumentParser:
         help="validate a config file and print a one-line summary (exit 78 on errors)",
         description="Validate a config file: exit 0 with a summary, or 78 listing every error.",
     )
-    for sub in (run, check):
+    health = commands.add_parser(
+        "health",
+        help="exit 0 while a running daemon's frame loop makes progress, else 1 (HEALTHCHECK)",
+        description="Report whether the daemon using this config is alive and serving.",
+    )
+    for sub in (run, check, health):
         sub.add_argument(
             "--config",
             "-c",
             default=os.environ.get("PERSONALIZER_CONFIG", DEFAULT_CONFIG),
             help="the TOML config file (default: $PERSONALIZER_CONFIG or %(default)s)",
         )
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="keyboard keys stand in for the GPIO buttons (mock pins; LEDs printed)",
+    )
     run.add_argument(
         "--log-level",
         default=os.environ.get("PERSONALIZER_LOG_LEVEL", "info"),
@@ -106,7 +116,21 @@ def _check_config(path: str) -> int:
     return EX_OK
 
 
-def _run(path: str, log_level: str) -> int:
+def _health(path: str) -> int:
+    from .config import ConfigError, load_config
+    from .health import check_health
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EX_CONFIG
+    healthy, reason = check_health(config.state.dir)
+    print(reason, file=sys.stdout if healthy else sys.stderr)
+    return EX_OK if healthy else EX_FAILURE
+
+
+def _run(path: str, log_level: str, simulate: bool = False) -> int:
     from .config import ConfigError, load_config
 
     _setup_logging(log_level)
@@ -119,6 +143,8 @@ def _run(path: str, log_level: str) -> int:
     os.umask(0o077)  # state files and folders are private
 
     from .errors import BundleError, ClassListError, RuntimeNotAvailable
+    from .gpio import GpioError
+    from .health import HeartbeatFile, NotifierFanout
     from .model import TransferLearningModel
     from .mqtt import MqttSetupError
     from .service import Service
@@ -139,14 +165,18 @@ def _run(path: str, log_level: str) -> int:
             runtime=config.model.runtime,
             num_threads=config.model.base_threads,
             delegate=config.model.delegate,
+            edgetpu_device=config.model.device,
         )
     except (BundleError, ClassListError, RuntimeNotAvailable) as exc:
         log.error("model.bundle %s cannot be used: %s", config.model.bundle, exc)
         return EX_CONFIG
-    notifier = SystemdNotifier.from_environment()  # None unless systemd supervises us
+    systemd = SystemdNotifier.from_environment()  # None unless systemd supervises us
+    notifier = NotifierFanout(
+        [HeartbeatFile(config.state.dir)] + ([systemd] if systemd is not None else [])
+    )
     try:
-        service = Service(config, model, store, notifier=notifier)
-    except MqttSetupError as exc:
+        service = Service(config, model, store, notifier=notifier, simulate=simulate)
+    except (MqttSetupError, GpioError) as exc:
         log.error("%s", exc)
         return EX_CONFIG
     try:
@@ -162,8 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "health":
+        return _health(args.config)
     if args.command == "run":
-        return _run(args.config, args.log_level)
+        return _run(args.config, args.log_level, args.simulate)
     parser.print_help()
     return EX_FAILURE
 

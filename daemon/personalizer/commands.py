@@ -89,11 +89,12 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class CommandLimits:
-    """What the parser accepts: the model's classes and the image size cap."""
+    """What the parser accepts: the model's classes, the size caps and the enabled commands."""
 
     classes: Sequence[str]
     max_image_pixels: int
     max_payload_bytes: int
+    enabled: Sequence[str] = COMMAND_NAMES  # mqtt.commands
 
 
 def _request_id(payload: dict[str, Any]) -> RequestId:
@@ -162,6 +163,10 @@ def _decode_payload(payload: bytes, limits: CommandLimits) -> dict[str, Any]:
         raise CommandError(
             'payload is not JSON; send a JSON object such as {"class": "A"}'
         ) from None
+    except (
+        RecursionError
+    ):  # json recurses per nesting level: [[[[... must not be an "internal error"
+        raise CommandError("payload is nested too deeply; send a flat JSON object") from None
     if not isinstance(document, dict):
         raise CommandError(f"payload must be a JSON object, not {type(document).__name__}")
     return document
@@ -182,6 +187,13 @@ def parse_command(name: str, payload: bytes, limits: CommandLimits) -> Command:
         raise exc
     if name not in COMMAND_NAMES:
         raise CommandError(_unknown_command(name), request_id)
+    if name not in limits.enabled:
+        enabled = ", ".join(limits.enabled)
+        raise CommandError(
+            f'command "{name}" is switched off on this daemon (mqtt.commands allows only '
+            f"{enabled}); enable it in the config",
+            request_id,
+        )
     fields = _Fields(name, document, request_id)
     if name == "sample":
         fields.only("class", "image")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .commands import COMMAND_NAMES
+
 CAMERA_SOURCES = ("auto", "picamera2", "opencv", "replay")
 RUNTIMES = ("auto", "tflite_runtime", "ai_edge_litert", "tensorflow")
 DELEGATES = ("none", "edgetpu")
@@ -62,6 +64,7 @@ class ModelConfig:
     runtime: str = "auto"
     num_threads: int | None = None
     delegate: str | None = None
+    device: str | None = None  # which Edge TPU: "usb", "pci", ":0", "usb:1"; None: the first
 
     @property
     def base_threads(self) -> int:
@@ -131,6 +134,8 @@ class MqttConfig:
     discovery_prefix: str = "homeassistant"
     max_payload_bytes: int = 2 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096
+    # The MQTT commands this daemon accepts; () makes it read-only (no command subscription).
+    commands: tuple[str, ...] = COMMAND_NAMES
 
 
 @dataclass(frozen=True)
@@ -141,10 +146,35 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class PinAssignment:
+    """One class's button or LED: `{ class = "cup", pin = 17 }`."""
+
+    class_name: str
+    pin: int | str
+
+
+@dataclass(frozen=True)
 class GpioConfig:
-    """`[gpio]`: buttons and LEDs (filled in by the GPIO support)."""
+    """`[gpio]`: buttons and LEDs through gpiozero."""
 
     enabled: bool = False
+    pin_factory: str = "auto"
+    class_buttons: tuple[PinAssignment, ...] = ()
+    train_button: int | str | None = None
+    reset_button: int | str | None = None
+    pull_up: bool = True
+    bounce_time: float = 0.05
+    hold_time: float = 3.0
+    class_leds: tuple[PinAssignment, ...] = ()
+    status_led: int | str | None = None
+
+    def pins(self) -> list[int | str]:
+        """Every pin this configuration uses."""
+        used = [a.pin for a in (*self.class_buttons, *self.class_leds)]
+        used += [
+            p for p in (self.train_button, self.reset_button, self.status_led) if p is not None
+        ]
+        return used
 
 
 @dataclass(frozen=True)
@@ -388,6 +418,12 @@ def _read_secret_file(path: Path) -> str:
     return text.rstrip("\r\n")
 
 
+def _secret_or_none(text: str) -> Secret | None:
+    # scripts/install.sh creates the credential file empty when the broker needs no password:
+    # an empty file means "no password", not an empty one.
+    return Secret(text) if text else None
+
+
 def _read_model(section: _Section) -> ModelConfig:
     bundle = section.path("bundle", required=True)
     classes = section.strings("classes", _class_name_problem)
@@ -398,7 +434,10 @@ def _read_model(section: _Section) -> ModelConfig:
         "num_threads", 0, 0, 64, " (0: one less than the number of cores, 1 to 4)"
     )
     delegate = section.choice("delegate", "none", DELEGATES)
+    device = section.string("device", "", _edgetpu_device_problem)
     section.finish()
+    if device and delegate != "edgetpu":
+        section.problem("device", device, 'applies to delegate = "edgetpu" only; remove it')
     if bundle is not None:
         classes = _check_bundle(section, bundle, classes)
     return ModelConfig(
@@ -407,7 +446,14 @@ def _read_model(section: _Section) -> ModelConfig:
         runtime=runtime,
         num_threads=threads or None,
         delegate=None if delegate == "none" else delegate,
+        device=device or None,
     )
+
+
+def _edgetpu_device_problem(device: str) -> str | None:
+    if re.fullmatch(r"(usb|pci)?(:\d+)?", device) and device:
+        return None
+    return 'must name an Edge TPU: "usb", "pci", ":0" (the first), "usb:1", "pci:0"'
 
 
 def _read_manifest(bundle: Path) -> dict[str, Any]:
@@ -432,12 +478,28 @@ def _check_bundle(section: _Section, bundle: Path, classes: tuple[str, ...]) -> 
         manifest = _read_manifest(bundle)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         section.problem(
-            "bundle", str(bundle), f"not a readable bundle ({exc}); use tflite-transfer-convert"
+            "bundle",
+            str(bundle),
+            f"not a readable bundle (manifest.json: {exc}); use tflite-transfer-convert",
+        )
+        return classes
+    if not isinstance(manifest, dict) or manifest.get("format") != "tflite-transfer-bundle":
+        found = manifest.get("format") if isinstance(manifest, dict) else manifest
+        section.problem(
+            "bundle",
+            str(bundle),
+            f"manifest.json: format is {_show(found)}, not a tflite-transfer-bundle; "
+            "use tflite-transfer-convert",
         )
         return classes
     num_classes = manifest.get("num_classes")
-    if manifest.get("format") != "tflite-transfer-bundle" or not isinstance(num_classes, int):
-        section.problem("bundle", str(bundle), "manifest.json is not a tflite-transfer-bundle")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        section.problem(
+            "bundle",
+            str(bundle),
+            f"manifest.json: num_classes is {_show(num_classes)}, not a whole number of 1 or "
+            "more; convert the bundle again",
+        )
         return classes
     if classes and len(classes) != num_classes:
         section.problem(
@@ -504,6 +566,24 @@ def _read_training(section: _Section) -> TrainingConfig:
     return TrainingConfig(epochs, pace, autosave, auto_start, imprint)
 
 
+def _read_commands(section: _Section) -> tuple[str, ...]:
+    """`mqtt.commands`: true (every command), false (none: read-only) or a list of names."""
+    value = section._get("commands")
+    if value is _MISSING or value is True:
+        return COMMAND_NAMES
+    if value is False:
+        return ()
+    names = ", ".join(f'"{name}"' for name in COMMAND_NAMES)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        section.problem("commands", value, f"must be true (all), false (none) or a list of {names}")
+        return COMMAND_NAMES
+    unknown = [v for v in value if v not in COMMAND_NAMES]
+    if unknown:
+        section.problem("commands", value, f"{_show(unknown[0])} is not a command; use {names}")
+        return COMMAND_NAMES
+    return tuple(dict.fromkeys(value))
+
+
 def _read_mqtt(section: _Section, environ: dict[str, str]) -> MqttConfig:
     host = section.string("host", "localhost", _host_problem)
     port = section.integer("port", 1883, 1, 65535)
@@ -528,14 +608,15 @@ def _read_mqtt(section: _Section, environ: dict[str, str]) -> MqttConfig:
     )
     max_payload = section.integer("max_payload_bytes", 2 * 1024 * 1024, 1024, 256 * 1024 * 1024)
     max_pixels = section.integer("max_image_pixels", 4096 * 4096, 1024, 100_000_000)
+    commands = _read_commands(section)
     section.finish()
 
     password: Secret | None = None
     password_source = ""
     if password_file is not None:
         try:
-            password = Secret(_read_secret_file(password_file))
-            password_source = f"file {password_file}"
+            password = _secret_or_none(_read_secret_file(password_file))
+            password_source = f"file {password_file}" if password else ""
         except OSError as exc:
             section.problem(
                 "password_file",
@@ -547,8 +628,8 @@ def _read_mqtt(section: _Section, environ: dict[str, str]) -> MqttConfig:
         cred_path = Path(environ["CREDENTIALS_DIRECTORY"]) / credential
         if cred_path.is_file():
             try:
-                password = Secret(_read_secret_file(cred_path))
-                password_source = f"systemd credential {credential}"
+                password = _secret_or_none(_read_secret_file(cred_path))
+                password_source = f"systemd credential {credential}" if password else ""
             except OSError as exc:
                 section.problem(
                     "password_credential", credential, f"cannot be read ({exc.strerror or exc})"
@@ -584,6 +665,7 @@ def _read_mqtt(section: _Section, environ: dict[str, str]) -> MqttConfig:
         discovery_prefix=discovery_prefix,
         max_payload_bytes=max_payload,
         max_image_pixels=max_pixels,
+        commands=commands,
     )
 
 
@@ -599,19 +681,109 @@ def _read_state(section: _Section) -> StateConfig:
     return StateConfig(directory)
 
 
-def _read_gpio(section: _Section) -> GpioConfig:
+PIN_HINT = 'a BCM GPIO number (e.g. 17) or a gpiozero pin name (e.g. "GPIO17", "BOARD11")'
+PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "mock")
+
+
+def _pin_problem(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return f"must be {PIN_HINT}"
+    if isinstance(value, int):
+        return None if 0 <= value <= 53 else f"must be {PIN_HINT}; GPIO numbers go from 0 to 53"
+    if isinstance(value, str) and value.strip() and value == value.strip() and len(value) <= 20:
+        return None
+    return f"must be {PIN_HINT}"
+
+
+def _pin_key(pin: int | str) -> str:
+    """One spelling per pin, so 17, "GPIO17" and "BCM17" count as the same pin."""
+    match = re.fullmatch(r"(?:GPIO|BCM)?(\d+)", str(pin).upper())
+    return f"GPIO{int(match.group(1))}" if match else str(pin).upper()
+
+
+def _read_pin(section: _Section, key: str) -> int | str | None:
+    value = section._get(key)
+    if value is _MISSING:
+        return None
+    reason = _pin_problem(value)
+    if reason:
+        section.problem(key, value, reason)
+        return None
+    return value
+
+
+def _read_assignments(section: _Section, key: str, what: str) -> tuple[PinAssignment, ...]:
+    value = section._get(key)
+    if value is _MISSING:
+        return ()
+    example = f'[[gpio.{key}]] tables, each with class = "cup" and pin = 17'
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        section.problem(key, value, f"must be {example}")
+        return ()
+    out = []
+    for index, entry in enumerate(value):
+        where = f"{key}[{index}]"
+        unknown = sorted(set(entry) - {"class", "pin"})
+        if unknown:
+            section.problem(
+                f"{where}.{unknown[0]}",
+                entry[unknown[0]],
+                f"unknown key; each {what} has only class and pin",
+            )
+        name = entry.get("class", _MISSING)
+        if name is _MISSING or not isinstance(name, str) or _class_name_problem(name):
+            section.problem(f"{where}.class", name, "must be the name of one of the classes")
+            continue
+        pin = entry.get("pin", _MISSING)
+        reason = "missing" if pin is _MISSING else _pin_problem(pin)
+        if reason:
+            section.problem(
+                f"{where}.pin", pin, reason if pin is not _MISSING else f"set it to {PIN_HINT}"
+            )
+            continue
+        out.append(PinAssignment(name, pin))
+    names = [a.class_name for a in out]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        section.problem(key, name, f"class {name!r} has more than one {what}")
+    return tuple(out)
+
+
+def _read_gpio(section: _Section, classes: tuple[str, ...]) -> GpioConfig:
     enabled = section.boolean("enabled", False)
+    factory = section.choice("pin_factory", "auto", PIN_FACTORIES)
+    buttons = _read_assignments(section, "class_buttons", "button")
+    train = _read_pin(section, "train_button")
+    reset = _read_pin(section, "reset_button")
+    pull_up = section.boolean("pull_up", True)
+    bounce = section.number("bounce_time", 0.05, 0.0, 1.0, " (seconds)")
+    hold = section.number("hold_time", 3.0, 0.5, 30.0, " (seconds)")
+    leds = _read_assignments(section, "class_leds", "LED")
+    status_led = _read_pin(section, "status_led")
     section.finish()
-    if enabled:
-        # The GPIO support (buttons, LEDs) plugs in here; until it exists, say so plainly
-        # instead of silently running without the buttons the user wired.
+    config = GpioConfig(
+        enabled, factory, buttons, train, reset, pull_up, bounce, hold, leds, status_led
+    )
+    keys = [_pin_key(p) for p in config.pins()]
+    for pin in sorted({k for k in keys if keys.count(k) > 1}):
+        section.problem(
+            "", pin, f"pin {pin} is assigned twice; give each button and LED its own pin"
+        )
+    if classes:
+        for key, entries in (("class_buttons", buttons), ("class_leds", leds)):
+            for entry in entries:
+                if entry.class_name not in classes:
+                    section.problem(
+                        f"{key}",
+                        entry.class_name,
+                        f"is not one of [model] classes: {', '.join(classes)}",
+                    )
+    if enabled and not keys:
         section.problem(
             "enabled",
             True,
-            "GPIO buttons are not supported by this version; set it to false "
-            "and use the MQTT commands (cmd/sample, cmd/train) instead",
+            "no button or LED is configured: add [[gpio.class_buttons]] or set enabled = false",
         )
-    return GpioConfig(enabled)
+    return config
 
 
 SECTIONS = ("model", "camera", "inference", "training", "mqtt", "state", "gpio")
@@ -636,7 +808,7 @@ def parse_config(
     training = _read_training(section("training"))
     mqtt = _read_mqtt(section("mqtt"), environ)
     state = _read_state(section("state"))
-    gpio = _read_gpio(section("gpio"))
+    gpio = _read_gpio(section("gpio"), model.classes)
     for key, value in document.items():
         if key not in SECTIONS:
             close = difflib.get_close_matches(key, SECTIONS, n=1)

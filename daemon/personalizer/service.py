@@ -6,10 +6,15 @@ Threads (besides paho's network thread, started by the MQTT client):
   camera with backoff (1 s doubling to 30 s) without dying or spinning;
 - frames: classifies the newest frame at `[inference] rate` and publishes smoothed predictions;
   it is also the supervisor's keep-alive (`watchdog()` per classified frame, and while the camera
-  is known to be down and retried), so a hung camera read or a deadlock stops the keep-alives;
+  is known to be down and retried, or its read blocks: both are reported in the status), so only
+  a stuck frame loop (a hung predict, a deadlock) stops the keep-alives;
 - trainer: while training is on, one epoch at a time, paced by `min_epoch_interval`;
 - commands: carries out queued commands one at a time, from MQTT and from :meth:`Service.submit`
-  (the input-events entry that buttons use), and sends each result back.
+  (the input-events entry that buttons use), and sends each result back;
+- keyboard (only with `--simulate`): keys press the mock GPIO buttons.
+
+GPIO buttons are gpiozero devices: gpiozero calls their handlers from its own pin threads, and
+the handlers only queue a command through :meth:`Service.submit`.
 
 The main thread waits for SIGTERM/SIGINT and then stops everything in order: training stops, the
 state is saved, `offline` is announced, the broker connection is closed; within 5 seconds.
@@ -33,6 +38,8 @@ from .camera import CameraError, FrameSource, LatestFrame, create_frame_source
 from .commands import Command, CommandError, CommandLimits, parse_command
 from .config import Config
 from .events import CameraStatus, EventFanout
+from .gpio.board import GpioBoard
+from .gpio.simulator import KeyboardButtons, simulated_config
 from .mqtt import MqttClient
 from .notify import NullNotifier, ServiceNotifier
 from .session import Session, SessionModel
@@ -46,6 +53,7 @@ CAMERA_HEALTHY_AFTER = 10.0  # seconds of frames before the backoff starts over
 COMMAND_QUEUE_SIZE = 32
 JOIN_TIMEOUT = 1.5
 STATUS_TEXT_INTERVAL = 5.0
+SAVE_RETRY_INTERVAL = 5.0  # seconds between attempts to save after a failed save
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -91,7 +99,14 @@ class Service:
         *,
         source: FrameSource | None = None,
         notifier: ServiceNotifier | None = None,
+        simulate: bool = False,
+        gpio_factory: Any = None,
     ) -> None:
+        """Build every part; raises GpioError when a configured pin cannot be opened.
+
+        ``simulate`` puts the buttons and LEDs on mock pins pressed by keyboard keys;
+        ``gpio_factory`` overrides the configured gpiozero pin factory (tests pass a mock one).
+        """
         self.config = config
         self.model = model
         self.store = store
@@ -114,7 +129,10 @@ class Service:
             camera_source=self.source.describe(),
         )
         self.limits = CommandLimits(
-            config.model.classes, config.mqtt.max_image_pixels, config.mqtt.max_payload_bytes
+            config.model.classes,
+            config.mqtt.max_image_pixels,
+            config.mqtt.max_payload_bytes,
+            enabled=config.mqtt.commands,
         )
         self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=COMMAND_QUEUE_SIZE)
         self._stop = threading.Event()
@@ -123,6 +141,19 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._fps = _RateMeter()
         self._status_text = ""
+        self._reported_save_error: str | None = None
+        self.gpio: GpioBoard | None = None
+        self.keyboard: KeyboardButtons | None = None
+        gpio = simulated_config(config.gpio, model.classes) if simulate else config.gpio
+        if gpio.enabled:
+            self.gpio = GpioBoard(gpio, model.classes, self._submit_from_button, gpio_factory)
+            for sink in self.gpio.sinks:
+                self.events.add(sink)
+            if simulate:
+                self.keyboard = KeyboardButtons(
+                    gpio, self.gpio.factory, self.gpio.lights, on_quit=self.request_stop
+                )
+                self.events.add(self.keyboard)
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -132,6 +163,12 @@ class Service:
         Returns False (and replies with ok: false) when the queue is full or the service stops.
         """
         return self._enqueue(_Job(command.name, None, command, reply))
+
+    def _submit_from_button(self, command: Command) -> bool:
+        # A button's result goes to the same result topic as an MQTT command's, marked as such.
+        return self.submit(
+            command, lambda result: self.mqtt.result(command.name, {**result, "source": "button"})
+        )
 
     def _on_mqtt_command(self, name: str, payload: bytes) -> None:
         # Called in paho's network thread: only queue, never work here.
@@ -213,6 +250,8 @@ class Service:
         next_due = time.monotonic()
         last = 0
         failures = 0
+        last_frame_at = time.monotonic()
+        stalled = False
         while not self._stop.is_set():
             if period:
                 delay = next_due - time.monotonic()
@@ -222,10 +261,20 @@ class Service:
             if frame is None:
                 if self._camera_down.is_set():
                     # No frames because the camera is known to be down and is being retried:
-                    # the loop itself is healthy. A read that hangs keeps the flag clear, and
-                    # the missing keep-alive lets the supervisor restart the service.
+                    # the loop itself is healthy.
+                    self.notifier.watchdog()
+                    last_frame_at = time.monotonic()  # a reopened camera gets time to deliver
+                elif self._camera_stalled(last_frame_at):
+                    # A camera read that blocks is reported; the loop itself is still healthy.
+                    # Only a stuck frame loop (a hung predict, a deadlock) stops the keep-alive.
+                    stalled = True
                     self.notifier.watchdog()
                 continue
+            last_frame_at = time.monotonic()
+            if stalled:
+                stalled = False
+                log.info("camera %s: frames are coming again", self.source.describe())
+                self.session.camera_changed(CameraStatus(self.source.describe(), ok=True))
             last = frame.number
             try:
                 self.session.classify_frame(frame)
@@ -239,10 +288,23 @@ class Service:
             if period:
                 next_due = max(next_due + period, time.monotonic())
 
+    def _camera_stalled(self, last_frame_at: float) -> bool:
+        """True (and reported once) when the open camera gave no frame for too long."""
+        silent = time.monotonic() - last_frame_at
+        if silent < self.session.frame_age_limit:
+            return False
+        error = f"no frame for {self.session.frame_age_limit:.0f} s: the camera read is blocking"
+        status = CameraStatus(self.source.describe(), ok=False, error=error)
+        if self.session.camera != status:
+            log.warning("camera %s: %s", self.source.describe(), error)
+            self.session.camera_changed(status)
+        return True
+
     def _trainer_loop(self) -> None:
         trainer = self.session.trainer
         pace = self.config.training.min_epoch_interval
         while not self._stop.is_set():
+            self._retry_failed_save()
             if not trainer.wait_until_training(0.5):
                 continue
             started = time.monotonic()
@@ -255,6 +317,23 @@ class Service:
             rest = pace - (time.monotonic() - started)
             if rest > 0:
                 self._stop.wait(rest)
+
+    def _retry_failed_save(self) -> None:
+        # A failed save (disk full, I/O error) kept the previous file; try again now and then,
+        # and tell the status when the failure starts and ends.
+        store = self.store
+        failed_at = store.last_failure
+        if store.error is not None and failed_at is not None:
+            if time.monotonic() - failed_at >= SAVE_RETRY_INTERVAL:
+                try:
+                    store.save(self.model)
+                except Exception as exc:
+                    log.warning("saving the state failed again: %s", exc)
+        if store.error != self._reported_save_error:
+            self._reported_save_error = store.error
+            if store.error is not None:
+                log.error("%s", store.error)
+            self.session.publish_status()
 
     def _command_loop(self) -> None:
         while not self._stop.is_set():
@@ -307,6 +386,12 @@ class Service:
         self._spawn("frames", self._frame_loop)
         self._spawn("trainer", self._trainer_loop)
         self._spawn("commands", self._command_loop)
+        if self.keyboard is not None:
+            # Not joined at shutdown: it may sit in a blocking read of stdin.
+            threading.Thread(
+                target=self.keyboard.run, args=(self._stop,), name="personalizer-keyboard",
+                daemon=True,
+            ).start()  # fmt: skip
         if self.config.training.auto_start:
             if sum(samples.values()):
                 self.session.trainer.start()
@@ -360,6 +445,8 @@ class Service:
         except Exception:
             log.exception("saving the state at shutdown failed")
         self.mqtt.stop()
+        if self.gpio is not None:
+            self.gpio.close()
         log.info("stopped in %.1f s", time.monotonic() - started)
 
     def run(self) -> int:

@@ -120,7 +120,8 @@ class Session:
             bundle=self.bundle_id,
             version=self.version,
             camera=self._camera,
-            warnings=tuple(self._warnings),
+            # A failed save is a warning only until a save works again.
+            warnings=tuple(self._warnings) + ((self.store.error,) if self.store.error else ()),
         )
 
     def publish_status(self) -> None:
@@ -132,6 +133,11 @@ class Session:
         """Add a lasting warning to the status (e.g. a state file that was set aside)."""
         self._warnings.append(message)
         self.publish_status()
+
+    @property
+    def camera(self) -> CameraStatus:
+        """The camera's health as last recorded."""
+        return self._camera
 
     def camera_changed(self, status: CameraStatus) -> None:
         """Record the camera's health; the status is republished when it changed."""
@@ -209,6 +215,7 @@ class Session:
             return self.store.save(self.model)
         except (OSError, PersonalizerError) as exc:
             log.error("saving the state failed: %s", exc)
+            self.publish_status()
             raise CommandError(
                 f"{what}, but the state could not be saved to {self.store.path} ({exc}); "
                 "check the free space and permissions of state.dir"

@@ -69,19 +69,23 @@ def start_daemon(
     root: str = "pz/test",
     overrides: dict[str, dict[str, Any]] | None = None,
     wait_online: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Daemon:
     """Write the config, start `personalizer run`, and wait until it says online.
 
-    The watcher subscribes first when the broker runs, so it sees everything the daemon says.
+    The watcher subscribes first when the broker runs, so it sees everything the daemon says;
+    on a broker with users it logs in as the first one (and trusts the broker's TLS CA).
     """
     sections = copy.deepcopy(base_sections(tmp_path, broker, bundle, frames, root))
     for name, table in (overrides or {}).items():
         sections.setdefault(name, {}).update(table)
     config = write_config(tmp_path / f"{root.replace('/', '_')}.toml", sections)
-    watch = MqttWatch(broker.host, broker.port, root)
+    login = next(iter(broker.users.items()), None)
+    ca = broker.tls.ca if broker.tls is not None else None
+    watch = MqttWatch(broker.host, broker.port, root, credentials=login, ca=ca)
     if broker.running:
         watch.start()
-    process = DaemonProcess(config).start()
+    process = DaemonProcess(config, env=env).start()
     daemon = Daemon(process, watch, sections, root, Path(sections["state"]["dir"]))
     if wait_online:
         try:

@@ -56,11 +56,22 @@ def test_shipped_config_documents_every_key_and_parses(manifest_only_bundle, tmp
     document["model"]["bundle"] = str(manifest_only_bundle)
     document["state"]["dir"] = str(tmp_path / "state")
     config = parse_config(document, SHIPPED, {})
-    # The shipped file lists every key the parser knows: nothing is undocumented.
+    # The shipped file lists every key the parser knows, set or as a commented-out example
+    # (keys that only apply to some setups, like [model] device or GPIO pins): nothing is
+    # undocumented.
+    commented: dict[str, set[str]] = {}
+    current = ""
+    for line in lines:
+        header = re.match(r"^\[([a-z]+)\]$", line)
+        current = header.group(1) if header else current
+        example = re.match(r"^# (?:\[\[[a-z]+\.)?([a-z_]+)(?: = |\]\])", line)
+        if example:
+            commented.setdefault(current, set()).add(example.group(1))
     for section in ("model", "camera", "inference", "training", "mqtt", "state", "gpio"):
         known = set(vars(getattr(config, section)))
         known -= {"password", "password_source"}
         written = set(document[section]) - {"password_file", "password_credential"}
+        written |= commented.get(section, set())
         assert known <= written | {"bundle"}, f"[{section}] misses {known - written}"
 
 
@@ -174,11 +185,11 @@ def test_topic_prefix_with_wildcards_or_empty_levels_is_refused(
     assert len(found) == 1 and found[0].startswith("mqtt.topic_prefix = ")
 
 
-def test_gpio_enabled_says_it_is_not_supported_yet(manifest_only_bundle, tmp_path):
+def test_gpio_enabled_without_any_button_or_led_is_an_error(manifest_only_bundle, tmp_path):
     found = problems(minimal(manifest_only_bundle, tmp_path, gpio={"enabled": True}), tmp_path)
     assert found == [
-        "gpio.enabled = true: GPIO buttons are not supported by this version; set it to false "
-        "and use the MQTT commands (cmd/sample, cmd/train) instead"
+        "gpio.enabled = true: no button or LED is configured: add [[gpio.class_buttons]] or "
+        "set enabled = false"
     ]
 
 

@@ -60,6 +60,9 @@ def test_a_button_press_takes_the_sample_path_and_the_supervisor_hears_the_lifec
             assert service.submit(SampleCommand("rocket", source="button"), results.append)
             event = watch.wait_for("sample").json()
             assert event["source"] == "button" and event["class"] == "rocket"
+            deadline = time.monotonic() + 5  # the reply follows the event
+            while not results and time.monotonic() < deadline:
+                time.sleep(0.02)
             assert results[0]["ok"] and results[0]["count"] == 1
             assert store.path.exists()
             assert service.submit(TrainCommand("start", source="button"), results.append)

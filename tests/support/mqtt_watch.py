@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import paho.mqtt.client as paho
@@ -43,7 +45,15 @@ class Message:
 class MqttWatch:
     """Subscribes to `<root>/#` (and more), keeps every message, waits for the ones wanted."""
 
-    def __init__(self, host: str, port: int, root: str, extra_topics: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        root: str,
+        extra_topics: tuple[str, ...] = (),
+        credentials: tuple[str, str] | None = None,
+        ca: Path | None = None,
+    ) -> None:
         self.host, self.port, self.root = host, port, root
         self.messages: list[Message] = []
         self._condition = threading.Condition()
@@ -54,6 +64,14 @@ class MqttWatch:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *args: self._subscribed.set()
+        # No Nagle: a command and its result are small packets that must not wait for ACKs.
+        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
+        if ca is not None:
+            self.client.tls_set(ca_certs=str(ca))
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         client.subscribe([(topic, 1) for topic in self._topics])

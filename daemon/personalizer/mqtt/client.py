@@ -7,15 +7,20 @@ republishes the retained status and (when enabled) Home Assistant discovery.
 
 Nothing is queued for an absent broker: while disconnected, predictions, loss, sample events and
 command results are dropped (the retained status carries the current counts and is republished on
-reconnect). No callback lets an exception escape into paho's network thread.
+reconnect). While connected to a broker that does not read, paho's queue of QoS>0 messages is capped
+and QoS-0 streams are dropped while `MAX_UNSENT_STREAM` older ones are unsent, so memory stays
+bounded. No callback lets an exception escape into paho's network thread.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import socket
 import ssl
+import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +44,8 @@ log = logging.getLogger(__name__)
 STREAM_QOS = 0  # predictions and loss: a stream where only the newest value matters
 RECONNECT_MIN_DELAY = 1
 RECONNECT_MAX_DELAY = 30
-MAX_QUEUED_MESSAGES = 200
+MAX_QUEUED_MESSAGES = 200  # QoS>0 messages paho holds (it does not count QoS 0)
+MAX_UNSENT_STREAM = 20  # QoS-0 messages not yet written to the socket; newer ones are dropped
 
 CommandHandler = Callable[[str, bytes], None]
 
@@ -59,6 +65,14 @@ def _never_raises(method: Callable[..., None]) -> Callable[..., None]:
             log.exception("MQTT callback %s failed (ignored; the connection stays up)", method)
 
     return wrapper
+
+
+def _send_without_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Switch off Nagle's algorithm: a command's result must not wait ~40 ms for an ACK."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not TCP (a websocket or unix socket): nothing to do
+        pass
 
 
 class MqttClient:
@@ -85,7 +99,10 @@ class MqttClient:
         self._status: bytes | None = None
         self._status_pending = False  # the newest status could not be queued: retry
         self._stopping = False
+        self._connect_failure = ""  # the last reason logged, so a down broker logs once
         self.dropped = 0
+        self._stream_lock = threading.Lock()
+        self._unsent_stream: deque[paho.MQTTMessageInfo] = deque()
         self._client = self._build_client()
 
     # --- setup ------------------------------------------------------------------------------
@@ -117,6 +134,8 @@ class MqttClient:
         client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_socket_open = _send_without_delay
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
@@ -176,7 +195,11 @@ class MqttClient:
             )
             return
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
-        client.subscribe(self.topics.commands, qos=self.config.qos)
+        with self._stream_lock:
+            self._unsent_stream.clear()  # paho discarded the unsent packets of the old link
+        self._connect_failure = ""
+        if self.config.commands:  # mqtt.commands = false: read-only, nothing to receive
+            client.subscribe(self.topics.commands, qos=self.config.qos)
         if self.config.homeassistant_discovery:
             client.subscribe(f"{self.config.discovery_prefix}/status", qos=1)
         self._connected.set()
@@ -188,12 +211,35 @@ class MqttClient:
         self._publish_discovery()
 
     @_never_raises
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError` around the connect attempt, so the
+        # reason (refused, unreachable, TLS verification) is the exception being handled.
+        reason = str(sys.exc_info()[1] or "unknown reason")
+        hint = ""
+        if isinstance(sys.exc_info()[1], ssl.SSLError):
+            hint = "; check mqtt.ca (the CA that signed the broker's certificate) and mqtt.host"
+        level = logging.DEBUG if reason == self._connect_failure else logging.WARNING
+        self._connect_failure = reason
+        log.log(
+            level,
+            "MQTT: cannot connect to %s:%d (%s)%s; retrying with backoff",
+            self.config.host,
+            self.config.port,
+            reason,
+            hint,
+        )
+
+    @_never_raises
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
+        was_connected = self._connected.is_set()
         self._connected.clear()
         if self._stopping:
             log.info("MQTT: disconnected")
+        elif not was_connected:
+            # A refused login: its reason was logged by _on_connect; "lost" would mislead.
+            log.debug("MQTT: connection closed before it was accepted (%s)", reason_code)
         else:
             log.warning(
                 "MQTT: lost the connection to %s:%d (%s); reconnecting with backoff",
@@ -257,6 +303,24 @@ class MqttClient:
             return False
         return True
 
+    def _publish_stream(self, topic: str, payload: bytes) -> bool:
+        # paho caps only its QoS>0 queue: QoS-0 packets wait in an unbounded buffer while the
+        # socket does not drain (a stalled broker, a slow link). Only the newest value matters,
+        # so a stream message is dropped while too many older ones are still unsent.
+        with self._stream_lock:
+            unsent = self._unsent_stream
+            while unsent and unsent[0].is_published():
+                unsent.popleft()
+            if len(unsent) >= MAX_UNSENT_STREAM or not self.connected:
+                self.dropped += 1
+                return False
+            info = self._client.publish(topic, payload, qos=STREAM_QOS)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                self.dropped += 1
+                return False
+            unsent.append(info)
+            return True
+
     def _publish_discovery(self) -> None:
         if not self.config.homeassistant_discovery or not self.connected:
             return
@@ -276,11 +340,11 @@ class MqttClient:
 
     def prediction(self, event: PredictionEvent) -> None:
         """Publish a prediction (QoS 0; dropped while offline)."""
-        self._publish(self.topics.prediction, prediction_payload(event), STREAM_QOS)
+        self._publish_stream(self.topics.prediction, prediction_payload(event))
 
     def loss(self, event: LossEvent) -> None:
         """Publish an epoch's loss (QoS 0; dropped while offline)."""
-        self._publish(self.topics.loss, loss_payload(event), STREAM_QOS)
+        self._publish_stream(self.topics.loss, loss_payload(event))
 
     def sample(self, event: SampleEvent) -> None:
         """Publish a stored sample."""

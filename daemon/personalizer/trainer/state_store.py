@@ -56,6 +56,10 @@ class StateStore:
         self.path = directory / STATE_FILE
         self._lock = threading.Lock()  # one writer at a time (trainer, commands, shutdown)
         self.last_save: float | None = None
+        # Set while the newest state is not on disk (the last save failed): the status reports
+        # it and the service retries; cleared by the next save that works.
+        self.error: str | None = None
+        self.last_failure: float | None = None
 
     def prepare(self) -> None:
         """Create the folder (0700) if needed and check it is writable."""
@@ -86,6 +90,7 @@ class StateStore:
 
     def load_into(self, model: PersistentModel) -> LoadOutcome:
         """Load the state file into `model`; set an unusable file aside and start fresh."""
+        self._remove_stale_temporaries()
         if not self.path.exists():
             log.info("no saved state in %s: starting fresh", self.directory)
             return LoadOutcome(loaded=False)
@@ -114,7 +119,31 @@ class StateStore:
     def save(self, model: PersistentModel) -> int:
         """Write the model's state atomically; returns the file size in bytes."""
         with self._lock:
-            model.save(self.path)
-            os.chmod(self.path, 0o600)
+            try:
+                model.save(self.path)
+                os.chmod(self.path, 0o600)
+                size = self.path.stat().st_size
+            except OSError as exc:
+                # The previous file is untouched (atomic write); remember to try again.
+                self.error = (
+                    f"saving the state to {self.path} failed ({exc.strerror or exc}); the "
+                    "previous state is kept and the save is retried; check the free space and "
+                    "permissions of state.dir"
+                )
+                self.last_failure = time.monotonic()
+                raise
+            if self.error is not None:
+                log.info("state saved to %s again after a failed save", self.path)
+            self.error = None
             self.last_save = time.monotonic()
-            return self.path.stat().st_size
+            return size
+
+    def _remove_stale_temporaries(self) -> None:
+        # A power cut (or kill -9) during a save leaves its temporary file behind; months of
+        # those would fill the disk.
+        for stale in self.directory.glob(f".{STATE_FILE}.*.tmp"):
+            try:
+                stale.unlink()
+                log.info("removed %s, left by a save that was interrupted", stale.name)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", stale, exc)
