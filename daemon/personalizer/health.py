@@ -2,7 +2,7 @@
 
 The frame loop's keep-alive (the same ``watchdog()`` that feeds systemd's watchdog) touches
 ``<state dir>/heartbeat`` at most every few seconds; ``personalizer health`` reports healthy
-while that file is fresh. A hung camera read or a deadlocked frame loop stops the touches.
+while that file is fresh. A stuck frame loop (a hung inference, a deadlock) stops the touches.
 """
 
 from __future__ import annotations
