@@ -695,7 +695,7 @@ def _pin_problem(value: Any) -> str | None:
     return f"must be {PIN_HINT}"
 
 
-def _pin_key(pin: int | str) -> str:
+def pin_key(pin: int | str) -> str:
     """One spelling per pin, so 17, "GPIO17" and "BCM17" count as the same pin."""
     match = re.fullmatch(r"(?:GPIO|BCM)?(\d+)", str(pin).upper())
     return f"GPIO{int(match.group(1))}" if match else str(pin).upper()
@@ -763,7 +763,7 @@ def _read_gpio(section: _Section, classes: tuple[str, ...]) -> GpioConfig:
     config = GpioConfig(
         enabled, factory, buttons, train, reset, pull_up, bounce, hold, leds, status_led
     )
-    keys = [_pin_key(p) for p in config.pins()]
+    keys = [pin_key(p) for p in config.pins()]
     for pin in sorted({k for k in keys if keys.count(k) > 1}):
         section.problem(
             "", pin, f"pin {pin} is assigned twice; give each button and LED its own pin"

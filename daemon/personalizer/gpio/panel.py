@@ -111,9 +111,9 @@ class ButtonPanel:
         if not self._debounce.accept("reset"):
             return
         log.warning("reset button held: clearing every sample and parameter")
+        self._submit(ResetCommand(class_name=None, source="button"))
         if self._on_reset_held is not None:
             self._on_reset_held()
-        self._submit(ResetCommand(class_name=None, source="button"))
 
     # -- event sink: follow the training state ----------------------------------------------
     def status(self, report: StatusReport) -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from ..config import GpioConfig, PinAssignment
+from ..config import GpioConfig, PinAssignment, pin_key
 from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def simulated_config(config: GpioConfig, classes: Sequence[str]) -> GpioConfig:
     gpiozero's mock factory models a real Pi header, so added parts take free BCM pins (2-27);
     class LEDs are added only while pins remain.
     """
-    used = {str(p).upper().removeprefix("GPIO") for p in config.pins()}
-    free = iter(p for p in range(2, 28) if str(p) not in used)
+    used = {pin_key(p) for p in config.pins()}
+    free = iter(p for p in range(2, 28) if pin_key(p) not in used)
 
     def take() -> int | None:
         return next(free, None)
