@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 
 from tests.daemon.daemon_harness import start_daemon, stop
-from tests.reliability.faults_support import CLASSES, fault_broker, fault_bundle, fault_frames
+from tests.reliability.faults_support import CLASSES
 from tests.support.mqtt_watch import MqttWatch
-
-__all__ = ["fault_broker", "fault_bundle", "fault_frames"]
 
 
 class RefusingBroker:

@@ -14,19 +14,9 @@ import pytest
 
 from personalizer.camera import CameraError
 from personalizer.systemd_notify import SystemdNotifier
-from tests.reliability.faults_support import (
-    NotifySocket,
-    fault_broker,
-    fault_bundle,
-    fault_frames,
-    service_config,
-    start_service,
-    wait_until,
-)
+from tests.reliability.faults_support import NotifySocket, service_config, start_service, wait_until
 from tests.support.mqtt_watch import MqttWatch
 from tests.support.photos import photo
-
-__all__ = ["fault_broker", "fault_bundle", "fault_frames"]
 
 ROOT = "pz/faults-camera"
 WATCHDOG_USEC = 1_000_000  # WatchdogSec=1: pings at most every 0.25 s

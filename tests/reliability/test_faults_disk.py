@@ -15,18 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reliability.faults_support import (
-    CLASSES,
-    fault_broker,
-    fault_bundle,
-    fault_frames,
-    service_config,
-    start_service,
-    wait_until,
-)
+from tests.reliability.faults_support import CLASSES, service_config, start_service, wait_until
 from tests.support.mqtt_watch import MqttWatch
-
-__all__ = ["fault_broker", "fault_bundle", "fault_frames"]
 
 ROOT = "pz/faults-disk"
 

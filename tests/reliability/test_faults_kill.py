@@ -16,11 +16,9 @@ from typing import Any
 
 from personalizer.model.state_file import read_state
 from tests.daemon.daemon_harness import base_sections
-from tests.reliability.faults_support import CLASSES, fault_broker, fault_bundle, fault_frames
+from tests.reliability.faults_support import CLASSES
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
-
-__all__ = ["fault_broker", "fault_bundle", "fault_frames"]
 
 ROOT = "pz/faults-kill"
 KILLS = 30

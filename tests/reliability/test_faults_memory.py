@@ -15,18 +15,8 @@ import pytest
 
 from personalizer.events import PredictionEvent
 from personalizer.mqtt.client import MAX_QUEUED_MESSAGES
-from tests.reliability.faults_support import (
-    CLASSES,
-    fault_broker,
-    fault_bundle,
-    fault_frames,
-    rss_bytes,
-    service_config,
-    start_service,
-)
+from tests.reliability.faults_support import CLASSES, rss_bytes, service_config, start_service
 from tests.support.mqtt_watch import MqttWatch
-
-__all__ = ["fault_broker", "fault_bundle", "fault_frames"]
 
 ROOT = "pz/faults-memory"
 BURST = 30_000  # predictions while the broker takes nothing: ~9 MB of payloads if queued

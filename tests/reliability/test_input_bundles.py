@@ -20,10 +20,6 @@ import pytest
 
 from tests.support.daemon_process import write_config
 
-from .input_support import input_bundle
-
-__all__ = ["input_bundle"]
-
 EX_CONFIG = 78
 REPO = Path(__file__).resolve().parents[2]
 MODELS = ("bottleneck", "initialize", "train_head", "inference", "optimizer")

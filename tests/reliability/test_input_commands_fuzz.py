@@ -24,9 +24,7 @@ from .input_payloads import (
     UNKNOWN_COMMANDS,
     bad_payloads,
 )
-from .input_support import daemons, input_bundle, input_frames, sha256_of
-
-__all__ = ["daemons", "input_bundle", "input_frames"]
+from .input_support import sha256_of
 
 PER_COMMAND = 1000
 IN_FLIGHT = 12  # below the daemon's command queue (32), so "busy" never happens

@@ -18,9 +18,7 @@ import numpy as np
 from tests.daemon.daemon_harness import Daemon, start_daemon
 from tests.support.broker import Broker
 
-from .input_support import daemons, input_bundle, input_frames, sha256_of
-
-__all__ = ["daemons", "input_bundle", "input_frames"]
+from .input_support import sha256_of
 
 
 def _take_samples(daemon: Daemon, *classes: str) -> None:

@@ -23,10 +23,6 @@ from tests.daemon.daemon_harness import Daemon, start_daemon
 from tests.support.broker import Broker
 from tests.support.certificates import ServerCertificate, make_ca, make_server_certificate
 
-from .input_support import daemons, input_bundle, input_frames
-
-__all__ = ["daemons", "input_bundle", "input_frames"]
-
 PASSWORD = "pz-Tr0ub4dor&3-horse"
 WRONG_PASSWORD = "pz-wrong-battery-staple"
 USERS = {"watcher": "watcher-pass-8d1f", "pz": PASSWORD}
