@@ -86,9 +86,12 @@ def test_predictions_are_dropped_while_the_broker_is_down(
         time.sleep(0.05)
     assert not service.mqtt.connected
     dropped = service.mqtt.dropped
+    client = service.mqtt._client
+    # Packets paho still held when the connection broke may stay; the flood must add none.
+    left = max(len(client._out_messages), len(client._out_packet))
     rss_before = rss_bytes_self()
     largest = flood(service, BURST)
-    assert largest <= 1, f"{largest} messages queued for an absent broker"
+    assert largest <= max(left, 1), f"{largest} messages queued for an absent broker"
     assert service.mqtt.dropped - dropped >= BURST
     assert rss_bytes_self() - rss_before < RSS_LIMIT
     fault_broker.start()
