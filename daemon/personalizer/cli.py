@@ -16,8 +16,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config
 
 EX_OK = 0
 EX_FAILURE = 1
@@ -104,26 +108,30 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
 
 
-def _check_config(path: str) -> int:
+def _load_config(path: str) -> Config | None:
+    """The validated config, or None after printing every problem (the caller exits 78)."""
     from .config import ConfigError, load_config
 
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _check_config(path: str) -> int:
+    config = _load_config(path)
+    if config is None:
         return EX_CONFIG
     print(config.summary())
     return EX_OK
 
 
 def _health(path: str) -> int:
-    from .config import ConfigError, load_config
     from .health import check_health
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load_config(path)
+    if config is None:
         return EX_CONFIG
     healthy, reason = check_health(config.state.dir)
     print(reason, file=sys.stdout if healthy else sys.stderr)
@@ -131,14 +139,10 @@ def _health(path: str) -> int:
 
 
 def _run(path: str, log_level: str, simulate: bool = False) -> int:
-    from .config import ConfigError, load_config
-
     _setup_logging(log_level)
     log = logging.getLogger("personalizer")
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load_config(path)
+    if config is None:
         return EX_CONFIG
     os.umask(0o077)  # state files and folders are private
 
