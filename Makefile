@@ -16,15 +16,16 @@ export PYTHONDONTWRITEBYTECODE := 1
 all: test
 
 # --- environments -------------------------------------------------------------------------------
-# converter: TensorFlow + LiteRT (x86 workstation). board: what Raspberry Pi OS users install
+# converter: TensorFlow + LiteRT (x86 workstation), and the daemon package, whose bundle_format
+# module the converter imports. board: what Raspberry Pi OS users install
 # (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
 # feed the replay camera in the daemon tests and `make demo`, OpenCV (the daemon's optional USB
 # camera and video replay support; <4.11 keeps numpy<2), and hadolint for the Dockerfile.
 # litert: the board runtime's successor.
-$(CONV)/.ready: converter/pyproject.toml Makefile
+$(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./converter pytest ruff pillow
+	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest ruff pillow
 	touch $@
 
 $(BOARD)/.ready: daemon/pyproject.toml Makefile

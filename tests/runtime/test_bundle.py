@@ -17,7 +17,8 @@ from personalizer import (
     FlexRequiredError,
     UnsupportedBundleVersion,
 )
-from personalizer.model.bundle import bundle_id_of, load_bundle
+from personalizer.bundle_format import bundle_id_of
+from personalizer.model.bundle import load_bundle
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_folder_bundle_loads_with_its_manifest(softmax_bundle) -> None:
     assert [p.shape for p in manifest.parameters] == [(1280, 4), (4,)]
     assert manifest.optimizer.kind == "adam"
     assert manifest.max_batch_size == 20 and manifest.dynamic_batch
-    assert bundle.bundle_id == bundle_id_of(manifest.files)
+    assert bundle.bundle_id == bundle_id_of(manifest.file_hashes)
 
 
 @pytest.mark.parametrize("top", [None, "my_bundle"], ids=["flat", "with-top-folder"])
@@ -127,7 +128,7 @@ def test_missing_manifest_field_is_named(make_model, bundle_copy) -> None:
 
 def test_wrong_field_type_is_named(make_model, bundle_copy) -> None:
     _edit_manifest(bundle_copy, lambda d: d.update(num_classes="four"))
-    with pytest.raises(BundleError, match="num_classes must be an integer"):
+    with pytest.raises(BundleError, match="num_classes must be a whole number"):
         make_model(bundle_copy)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle_format import ModelSpec, TensorSpec
 from ..errors import BundleError, TensorShapeError
-from .bundle import ModelSpec, TensorSpec
 
 
 class SignatureModel:
@@ -36,7 +36,7 @@ class SignatureModel:
 
         ``batch_inputs`` names the inputs whose first dimension is the dynamic batch.
         """
-        self.name = spec.name
+        self.name = spec.file.removesuffix(".tflite")
         self._interpreter = interpreter
         self._batch_inputs = tuple(batch_inputs)
         inputs, outputs = _signature_details(interpreter, spec)
@@ -204,8 +204,8 @@ def _check_tensor(spec: ModelSpec, kind: str, tensor: TensorSpec, detail: dict[s
             f"{spec.file}: {kind[:-1]} {tensor.name!r} has shape {list(signature_shape)} in the "
             f"model, the manifest says {list(listed)}"
         )
-    if np.dtype(detail["dtype"]) != tensor.dtype:
+    if np.dtype(detail["dtype"]) != tensor.np_dtype:
         raise BundleError(
             f"{spec.file}: {kind[:-1]} {tensor.name!r} is {np.dtype(detail['dtype'])} in the "
-            f"model, the manifest says {tensor.dtype}"
+            f"model, the manifest says {tensor.np_dtype}"
         )

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import bundle_format as fmt
+from ..bundle_format import EDGETPU_BOTTLENECK
 from ..errors import (
     ClassListError,
     ImageFormatError,
@@ -30,7 +32,7 @@ from ..errors import (
     UnknownClassError,
 )
 from .batching import epoch_batches
-from .bundle import EDGETPU_BOTTLENECK, Bundle, load_bundle
+from .bundle import Bundle, load_bundle
 from .imprinting import imprinted_head
 from .interpreters import (
     DELEGATES,
@@ -110,7 +112,7 @@ class TransferLearningModel:
 
         self._base, self._delegate_active = self._base_model(delegate, edgetpu_device)
         self._inference = self._model("inference")
-        batch_inputs = ("bottlenecks", "labels") if manifest.dynamic_batch else ()
+        batch_inputs = (fmt.BOTTLENECKS, fmt.LABELS) if manifest.dynamic_batch else ()
         self._train_head = self._model("train_head", batch_inputs)
         self._optimizer = self._model("optimizer")
         self._initialize = self._model("initialize")
@@ -139,7 +141,7 @@ class TransferLearningModel:
         return SignatureModel(interpreter, self._bundle.manifest.models[name], batch_inputs)
 
     def _base_model(self, delegate: str | None, device: str | None) -> tuple[SignatureModel, bool]:
-        spec = self._bundle.manifest.models["bottleneck"]
+        spec = self._bundle.manifest.models[fmt.BOTTLENECK]
         if delegate == "edgetpu":
             loaded = load_edgetpu_delegate(self._runtime, device)
             if loaded is not None:
@@ -151,7 +153,7 @@ class TransferLearningModel:
                     self._bundle.contents[name], self._threads, [loaded]
                 )
                 return SignatureModel(interpreter, spec), True
-        return self._model("bottleneck", threads=self._threads), False
+        return self._model(fmt.BOTTLENECK, threads=self._threads), False
 
     # --- description ----------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ class TransferLearningModel:
         if self._opt_state is None:
             count = len(self._bundle.manifest.optimizer.state)
             self._opt_state = tuple(
-                _frozen(self._optimizer.read(f"state_{j}")) for j in range(count)
+                _frozen(self._optimizer.read(fmt.state(j))) for j in range(count)
             )
         return self._opt_state
 
@@ -224,9 +226,9 @@ class TransferLearningModel:
         """The bottleneck of ``image`` (see :meth:`add_sample` for accepted images)."""
         x = self._preprocess(image)
         with self._base_lock:
-            self._base.write("image", x)
+            self._base.write(fmt.IMAGE, x)
             self._base.invoke()
-            return self._base.read("bottleneck").reshape(self.bottleneck_shape)
+            return self._base.read(fmt.BOTTLENECK).reshape(self.bottleneck_shape)
 
     def add_sample(self, image: Any, class_name: str) -> int:
         """Store ``image`` as a sample of ``class_name`` and return the sample's id.
@@ -328,26 +330,26 @@ class TransferLearningModel:
             params = self._params
             if self._bundle.manifest.dynamic_batch:
                 head.resize_batch(len(batch))
-            head.write_rows("bottlenecks", [snapshot.bottlenecks[i] for i in batch])
-            head.write("labels", labels)
+            head.write_rows(fmt.BOTTLENECKS, [snapshot.bottlenecks[i] for i in batch])
+            head.write(fmt.LABELS, labels)
             for i, p in enumerate(params):
-                head.write(f"param_{i}", p)
+                head.write(fmt.param(i), p)
             head.invoke()
-            loss = float(head.read("loss"))
+            loss = float(head.read(fmt.LOSS))
             for i, p in enumerate(params):
-                opt.write(f"param_{i}", p)
-                head.copy_to(f"grad_{i}", opt, f"grad_{i}")
+                opt.write(fmt.param(i), p)
+                head.copy_to(fmt.grad(i), opt, fmt.grad(i))
             if self._opt_state is not None:  # set by reset, load or imprinting
                 for j, state in enumerate(self._opt_state):
-                    opt.write(f"state_{j}", state)
+                    opt.write(fmt.state(j), state)
                 self._opt_state = None
             opt.invoke()
             # Nothing outside training reads the optimizer state between steps, so it stays in
             # the interpreter: each output is copied straight back to its input (one memcpy, no
             # allocation), and optimizer_state()/save() read it out when asked.
             for j in range(len(self._bundle.manifest.optimizer.state)):
-                opt.copy_to(f"new_state_{j}", opt, f"state_{j}")
-            new_params = tuple(_frozen(opt.read(f"new_param_{i}")) for i in range(len(params)))
+                opt.copy_to(fmt.new_state(j), opt, fmt.state(j))
+            new_params = tuple(_frozen(opt.read(fmt.new_param(i))) for i in range(len(params)))
             self._steps += 1
             self._params = new_params  # the one assignment readers see: a complete new set
         return loss
@@ -388,10 +390,10 @@ class TransferLearningModel:
             self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        self._initialize.write("zero", np.float32(0.0))
+        self._initialize.write(fmt.ZERO, np.float32(0.0))
         self._initialize.invoke()
         count = len(self._bundle.manifest.parameters)
-        params = tuple(_frozen(self._initialize.read(f"param_{i}")) for i in range(count))
+        params = tuple(_frozen(self._initialize.read(fmt.param(i))) for i in range(count))
         self._opt_state = self._fresh_optimizer_state()
         self._steps = 0
         self._epochs = 0
@@ -416,11 +418,11 @@ class TransferLearningModel:
         # the copy, so a second caller's base model can start while this one classifies.
         self._base_lock.acquire()
         try:
-            self._base.write("image", x)
+            self._base.write(fmt.IMAGE, x)
             self._base.invoke()
             self._inference_lock.acquire()
             try:
-                self._base.copy_to("bottleneck", self._inference, "bottleneck")
+                self._base.copy_to(fmt.BOTTLENECK, self._inference, fmt.BOTTLENECK)
             except BaseException:
                 self._inference_lock.release()
                 raise
@@ -436,7 +438,7 @@ class TransferLearningModel:
         """Classify an already computed bottleneck (from :meth:`bottleneck`)."""
         bottleneck = self._checked_bottleneck(bottleneck)
         with self._inference_lock:
-            self._inference.write("bottleneck", bottleneck.reshape(1, *self.bottleneck_shape))
+            self._inference.write(fmt.BOTTLENECK, bottleneck.reshape(1, *self.bottleneck_shape))
             probabilities = self._infer_locked()
         return self._ranked(probabilities)
 
@@ -446,10 +448,10 @@ class TransferLearningModel:
             # Input tensors keep their contents between invokes, so the parameters are copied
             # in only when training has replaced them (~1 MB for a 7x7x1280 softmax head).
             for i, p in enumerate(params):
-                self._inference.write(f"param_{i}", p)
+                self._inference.write(fmt.param(i), p)
             self._inference_params = params
         self._inference.invoke()
-        return self._inference.read("probabilities")[0]
+        return self._inference.read(fmt.PROBABILITIES)[0]
 
     def _ranked(self, probabilities: np.ndarray) -> list[Prediction]:
         # Plain Python on a handful of floats: cheaper than numpy's per-call overhead. The sort
