@@ -76,7 +76,7 @@ bench: $(CONV)/.ready $(BOARD)/.ready
 # The long soak: figures printed, exit 1 when RSS/fds grow, the daemon crashes or loses samples.
 SOAK_SECONDS ?= 600
 soak: $(CONV)/.ready $(BOARD)/.ready system-packages
-	$(BOARD)/bin/python -m tests.reliability.soak --seconds $(SOAK_SECONDS)
+	$(BOARD)/bin/python -m tests.support.soak --seconds $(SOAK_SECONDS)
 
 demo: $(CONV)/.ready $(BOARD)/.ready system-packages
 	$(BOARD)/bin/python scripts/demo.py

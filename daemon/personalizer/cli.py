@@ -146,41 +146,17 @@ def _run(path: str, log_level: str, simulate: bool = False) -> int:
         return EX_CONFIG
     os.umask(0o077)  # state files and folders are private
 
-    from .errors import BundleError, ClassListError, RuntimeNotAvailable
-    from .gpio import GpioError
     from .health import HeartbeatFile, NotifierFanout
-    from .model import TransferLearningModel
-    from .mqtt import MqttSetupError
-    from .service import Service
+    from .service import SetupError, build_service
     from .systemd_notify import SystemdNotifier
-    from .trainer import StateDirError, StateStore
 
-    store = StateStore(config.state.dir)
-    try:
-        store.prepare()
-    except StateDirError as exc:
-        log.error("%s", exc)
-        return EX_CONFIG
-    log.info("loading bundle %s", config.model.bundle)
-    try:
-        model = TransferLearningModel(
-            config.model.bundle,
-            config.model.classes,
-            runtime=config.model.runtime,
-            num_threads=config.model.base_threads,
-            delegate=config.model.delegate,
-            edgetpu_device=config.model.device,
-        )
-    except (BundleError, ClassListError, RuntimeNotAvailable) as exc:
-        log.error("model.bundle %s cannot be used: %s", config.model.bundle, exc)
-        return EX_CONFIG
     systemd = SystemdNotifier.from_environment()  # None unless systemd supervises us
     notifier = NotifierFanout(
         [HeartbeatFile(config.state.dir)] + ([systemd] if systemd is not None else [])
     )
     try:
-        service = Service(config, model, store, notifier=notifier, simulate=simulate)
-    except (MqttSetupError, GpioError) as exc:
+        service = build_service(config, notifier=notifier, simulate=simulate)
+    except SetupError as exc:
         log.error("%s", exc)
         return EX_CONFIG
     try:

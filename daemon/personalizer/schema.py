@@ -31,11 +31,12 @@ class StrictModel(BaseModel):
     """Base of every schema model: unknown keys are errors, values are never coerced.
 
     Strict mode keeps ``"1"`` from passing as 1 and ``1`` as true; containers stay lax so JSON
-    and TOML lists fill tuple fields (their items are strict types).
+    and TOML lists fill tuple fields (their items are strict types). Defaults are validated too,
+    so a default that is computed (an empty topic prefix becoming ``personalizer/<host>``) is.
     """
 
     model_config = ConfigDict(
-        extra="forbid", strict=True, frozen=True, populate_by_name=True, allow_inf_nan=False
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, validate_default=True
     )
 
 

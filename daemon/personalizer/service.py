@@ -2,8 +2,8 @@
 
 Threads (besides paho's network thread, started by the MQTT client):
 
-- camera: opens the frame source, keeps the newest frame in a LatestFrame, and reopens a failed
-  camera with backoff (1 s doubling to 30 s) without dying or spinning;
+- camera: the CameraSupervisor (camera/supervisor.py) keeps the frame source open, the newest
+  frame in a LatestFrame, and reopens a failed camera with backoff;
 - frames: classifies the newest frame at `[inference] rate` and publishes smoothed predictions;
   it is also the supervisor's keep-alive (`watchdog()` per classified frame, and while the camera
   is known to be down and retried, or its read blocks: both are reported in the status), so only
@@ -34,10 +34,11 @@ from types import FrameType
 from typing import Any
 
 from . import __version__
-from .camera import CameraError, FrameSource, LatestFrame, create_frame_source
-from .commands import Command, CommandError, CommandLimits, parse_command
+from .camera import FrameSource, LatestFrame, create_frame_source
+from .camera.supervisor import CameraSupervisor
+from .commands import Command, CommandError, CommandLimits, parse_command, reply
 from .config import Config
-from .events import CameraStatus, EventFanout
+from .events import EventFanout
 from .gpio.board import GpioBoard
 from .gpio.simulator import KeyboardButtons, simulated_config
 from .mqtt import MqttClient
@@ -47,9 +48,6 @@ from .trainer import StateStore
 
 log = logging.getLogger(__name__)
 
-CAMERA_BACKOFF_START = 1.0
-CAMERA_BACKOFF_MAX = 30.0
-CAMERA_HEALTHY_AFTER = 10.0  # seconds of frames before the backoff starts over
 COMMAND_QUEUE_SIZE = 32
 JOIN_TIMEOUT = 1.5
 STATUS_TEXT_INTERVAL = 5.0
@@ -114,6 +112,14 @@ class Service:
         self.notifier: ServiceNotifier = notifier if notifier is not None else NullNotifier()
         self.frames = LatestFrame()
         self.events = EventFanout()
+        self._stop = threading.Event()
+        self.camera = CameraSupervisor(
+            self.source,
+            self.frames,
+            lambda status: self.session.camera_changed(status),
+            self._stop,
+            config.camera.fps,
+        )
         self.mqtt = MqttClient(
             config.mqtt, config.model.classes, __version__, on_command=self._on_mqtt_command
         )
@@ -127,16 +133,14 @@ class Service:
             bundle_id=model.bundle_id,
             version=__version__,
             camera_source=self.source.describe(),
+            frame_age_limit=self.camera.frame_age_limit,
         )
         self.limits = CommandLimits(
-            config.model.classes,
             config.mqtt.max_image_pixels,
             config.mqtt.max_payload_bytes,
             enabled=config.mqtt.commands,
         )
         self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=COMMAND_QUEUE_SIZE)
-        self._stop = threading.Event()
-        self._camera_down = threading.Event()  # set while the camera is failed and retried
         self._stop_requested = False
         self._threads: list[threading.Thread] = []
         self._fps = _RateMeter()
@@ -184,7 +188,7 @@ class Service:
         else:
             reason = "the daemon is stopping"
         if job.reply is not None:
-            job.reply({"ok": False, "error": reason, "request_id": None})
+            job.reply(reply(None, error=reason))
         return False
 
     # --- threads ----------------------------------------------------------------------------
@@ -201,57 +205,12 @@ class Service:
         self._threads.append(thread)
         thread.start()
 
-    def _camera_loop(self) -> None:
-        backoff = CAMERA_BACKOFF_START
-        while not self._stop.is_set():
-            try:
-                self.source.open()
-            except Exception as exc:  # CameraError, or anything a driver throws
-                if not isinstance(exc, CameraError):
-                    log.exception("camera open failed unexpectedly")
-                self._camera_failed(str(exc), backoff)
-                backoff = min(backoff * 2, CAMERA_BACKOFF_MAX)
-                continue
-            self._camera_down.clear()
-            description = self.source.describe()
-            log.info("camera: %s is open", description)
-            self.session.camera_changed(CameraStatus(description, ok=True))
-            opened = time.monotonic()
-            error = "stopped"
-            try:
-                while not self._stop.is_set():
-                    self.frames.put(self.source.read())
-            except CameraError as exc:
-                error = str(exc)
-            except Exception as exc:
-                log.exception("camera read failed unexpectedly")
-                error = repr(exc)
-            finally:
-                try:
-                    self.source.close()
-                except Exception:  # closing a broken camera must not stop the reopen loop
-                    log.exception("camera close failed")
-            if self._stop.is_set():
-                break
-            if time.monotonic() - opened > CAMERA_HEALTHY_AFTER:
-                backoff = CAMERA_BACKOFF_START
-            self._camera_failed(error, backoff)
-            backoff = min(backoff * 2, CAMERA_BACKOFF_MAX)
-
-    def _camera_failed(self, error: str, retry_in: float) -> None:
-        self._camera_down.set()
-        log.warning("camera %s: %s; retrying in %.0f s", self.source.describe(), error, retry_in)
-        self.session.camera_changed(CameraStatus(self.source.describe(), ok=False, error=error))
-        self._stop.wait(retry_in)
-
     def _frame_loop(self) -> None:
         rate = self.config.inference.rate
         period = 1.0 / rate if rate > 0 else 0.0
         next_due = time.monotonic()
         last = 0
         failures = 0
-        last_frame_at = time.monotonic()
-        stalled = False
         while not self._stop.is_set():
             if period:
                 delay = next_due - time.monotonic()
@@ -259,22 +218,13 @@ class Service:
                     break
             frame = self.frames.wait_newer(last, timeout=0.5)
             if frame is None:
-                if self._camera_down.is_set():
-                    # No frames because the camera is known to be down and is being retried:
-                    # the loop itself is healthy.
-                    self.notifier.watchdog()
-                    last_frame_at = time.monotonic()  # a reopened camera gets time to deliver
-                elif self._camera_stalled(last_frame_at):
-                    # A camera read that blocks is reported; the loop itself is still healthy.
-                    # Only a stuck frame loop (a hung predict, a deadlock) stops the keep-alive.
-                    stalled = True
+                # No frame because the camera is down (and retried) or its read blocks (and
+                # that is reported): the loop itself is healthy. Only a stuck frame loop (a hung
+                # predict, a deadlock) stops the keep-alive.
+                if self.camera.frame_missing():
                     self.notifier.watchdog()
                 continue
-            last_frame_at = time.monotonic()
-            if stalled:
-                stalled = False
-                log.info("camera %s: frames are coming again", self.source.describe())
-                self.session.camera_changed(CameraStatus(self.source.describe(), ok=True))
+            self.camera.frame_arrived()
             last = frame.number
             try:
                 self.session.classify_frame(frame)
@@ -287,18 +237,6 @@ class Service:
             self.notifier.watchdog()
             if period:
                 next_due = max(next_due + period, time.monotonic())
-
-    def _camera_stalled(self, last_frame_at: float) -> bool:
-        """True (and reported once) when the open camera gave no frame for too long."""
-        silent = time.monotonic() - last_frame_at
-        if silent < self.session.frame_age_limit:
-            return False
-        error = f"no frame for {self.session.frame_age_limit:.0f} s: the camera read is blocking"
-        status = CameraStatus(self.source.describe(), ok=False, error=error)
-        if self.session.camera != status:
-            log.warning("camera %s: %s", self.source.describe(), error)
-            self.session.camera_changed(status)
-        return True
 
     def _trainer_loop(self) -> None:
         trainer = self.session.trainer
@@ -350,15 +288,14 @@ class Service:
             if command is None:
                 command = parse_command(job.name, job.payload or b"", self.limits)
             request_id = command.request_id
-            result: dict[str, Any] = {"ok": True, "request_id": request_id}
-            result.update(self.session.execute(command))
+            result = reply(request_id, **self.session.execute(command))
         except CommandError as exc:
             rid = exc.request_id if exc.request_id is not None else request_id
             log.info("command %s refused: %s", job.name, exc.reason)
-            result = {"ok": False, "error": exc.reason, "request_id": rid}
+            result = reply(rid, error=exc.reason)
         except Exception as exc:
             log.exception("command %s failed", job.name)
-            result = {"ok": False, "error": f"internal error: {exc}", "request_id": request_id}
+            result = reply(request_id, error=f"internal error: {exc}")
         if job.reply is not None:
             try:
                 job.reply(result)
@@ -382,7 +319,7 @@ class Service:
         )
         self.session.publish_status()
         self.mqtt.start()
-        self._spawn("camera", self._camera_loop)
+        self._spawn("camera", self.camera.run)
         self._spawn("frames", self._frame_loop)
         self._spawn("trainer", self._trainer_loop)
         self._spawn("commands", self._command_loop)
@@ -462,3 +399,62 @@ class Service:
                 signal.signal(sig, handler)
             self.shutdown()
         return 0
+
+
+class SetupError(Exception):
+    """The service cannot be built from this configuration (exit 78); the message says why."""
+
+
+def build_service(
+    config: Config,
+    *,
+    source: FrameSource | None = None,
+    notifier: ServiceNotifier | None = None,
+    simulate: bool = False,
+    gpio_factory: Any = None,
+) -> Service:
+    """Everything `personalizer run` starts, built from ``config`` (tests use it too).
+
+    Prepares the state folder, loads the bundle into the runtime model and wires the service;
+    ``source``, ``notifier`` and ``gpio_factory`` replace the configured camera, the
+    supervisor hooks and the pin factory.
+
+    Raises:
+        SetupError: the state folder, bundle, runtime, MQTT TLS files or GPIO pins cannot be
+            used; the message names which and why.
+    """
+    from .errors import BundleError, ClassListError, RuntimeNotAvailable
+    from .gpio import GpioError
+    from .model import TransferLearningModel
+    from .mqtt import MqttSetupError
+    from .trainer import StateDirError
+
+    store = StateStore(config.state.dir)
+    try:
+        store.prepare()
+    except StateDirError as exc:
+        raise SetupError(str(exc)) from None
+    log.info("loading bundle %s", config.model.bundle)
+    try:
+        model = TransferLearningModel(
+            config.model.bundle,
+            config.model.classes,
+            runtime=config.model.runtime,
+            num_threads=config.model.base_threads,
+            delegate=config.model.delegate,
+            edgetpu_device=config.model.device,
+        )
+    except (BundleError, ClassListError, RuntimeNotAvailable) as exc:
+        raise SetupError(f"model.bundle {config.model.bundle} cannot be used: {exc}") from None
+    try:
+        return Service(
+            config,
+            model,
+            store,
+            source=source,
+            notifier=notifier,
+            simulate=simulate,
+            gpio_factory=gpio_factory,
+        )
+    except (MqttSetupError, GpioError) as exc:
+        raise SetupError(str(exc)) from None

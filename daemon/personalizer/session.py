@@ -5,7 +5,7 @@ loop, trainer, command worker); the runtime model is safe to use from several th
 few mutable things kept here are guarded by locks.
 
 Data path of a frame: `classify_frame` -> model.predict -> smoothing -> `prediction` event.
-Data path of a sample: `execute(SampleCommand)` -> model.add_sample -> state saved to disk ->
+Data path of a sample: `execute(<sample command>)` -> model.add_sample -> state saved to disk ->
 `sample` event -> status.
 """
 
@@ -19,25 +19,21 @@ from typing import Any, Protocol
 import numpy as np
 
 from .camera import Frame, LatestFrame
-from .commands import (
-    ClassifyCommand,
-    Command,
-    CommandError,
-    ResetCommand,
-    SampleCommand,
-    SaveCommand,
-    TrainCommand,
-)
+from .commands import COMMANDS, Command, CommandError
 from .config import Config
-from .errors import ImageFormatError, NoSamplesError, NotImprintableError, PersonalizerError
+from .errors import (
+    ImageFormatError,
+    NoSamplesError,
+    NotImprintableError,
+    PersonalizerError,
+    UnknownClassError,
+)
 from .events import CameraStatus, EventSink, PredictionEvent, SampleEvent, StatusReport
 from .inference import PredictionSmoother
 from .trainer import StateStore, Trainer
 from .trainer.trainer import TrainableModel
 
 log = logging.getLogger(__name__)
-
-MIN_FRAME_AGE_LIMIT = 2.0  # seconds: an older "current" frame means the camera is stuck
 
 
 class SessionModel(TrainableModel, Protocol):
@@ -88,6 +84,7 @@ class Session:
         bundle_id: str,
         version: str,
         camera_source: str,
+        frame_age_limit: float,
     ) -> None:
         self.model = model
         self.classes = tuple(config.model.classes)
@@ -107,7 +104,7 @@ class Session:
         self._status_lock = threading.Lock()
         self._camera = CameraStatus(camera_source, ok=False, error="not started yet")
         self._warnings: list[str] = []
-        self.frame_age_limit = max(MIN_FRAME_AGE_LIMIT, 5.0 / config.camera.fps)
+        self.frame_age_limit = frame_age_limit  # older "current" frames: the camera is stuck
 
     # --- status -----------------------------------------------------------------------------
 
@@ -179,24 +176,20 @@ class Session:
     # --- commands ---------------------------------------------------------------------------
 
     def execute(self, command: Command) -> dict[str, Any]:
-        """Carry out a command; returns its result fields, or raises CommandError."""
+        """Carry out a command (its handler in COMMANDS); returns its result fields, or raises
+        CommandError."""
         try:
-            if isinstance(command, SampleCommand):
-                return self._sample(command)
-            if isinstance(command, TrainCommand):
-                return self._train(command)
-            if isinstance(command, ClassifyCommand):
-                return self._classify(command)
-            if isinstance(command, ResetCommand):
-                return self._reset(command)
-            if isinstance(command, SaveCommand):
-                return self._save()
-        except (ImageFormatError, NoSamplesError) as exc:
+            return COMMANDS.run(self, command)
+        except (ImageFormatError, NoSamplesError, UnknownClassError) as exc:
             raise CommandError(str(exc), command.request_id) from None
         except CommandError as exc:
             exc.request_id = command.request_id
             raise
-        raise CommandError(f"unsupported command {command!r}", command.request_id)
+
+    def _known_class(self, name: str) -> str:
+        if name not in self.classes:
+            raise CommandError(f'unknown class "{name}"; the classes are {", ".join(self.classes)}')
+        return name
 
     def _imprint_if_untrained(self) -> None:
         """While the head was never trained, set it from the class means (useful at once)."""
@@ -221,35 +214,38 @@ class Session:
                 "check the free space and permissions of state.dir"
             ) from None
 
-    def _sample(self, command: SampleCommand) -> dict[str, Any]:
-        image: np.ndarray = (
-            command.image if command.image is not None else (self._current_frame().image)
-        )
-        sample_id = self.model.add_sample(image, command.class_name)
+    @COMMANDS.handler("sample")
+    def _sample(self, command: Command) -> dict[str, Any]:
+        class_name = self._known_class(command.payload.class_name)
+        given = command.payload.image
+        image: np.ndarray = given if given is not None else self._current_frame().image
+        sample_id = self.model.add_sample(image, class_name)
         self._imprint_if_untrained()
         self._save_or_fail("the sample was taken")
-        count = int(self.model.samples()[command.class_name])
+        count = int(self.model.samples()[class_name])
         log.info(
             "sample %d of class %s from %s (%d of that class)",
             sample_id,
-            command.class_name,
+            class_name,
             command.source,
             count,
         )
-        self.events.sample(SampleEvent(command.class_name, count, command.source, time.time()))
+        self.events.sample(SampleEvent(class_name, count, command.source, time.time()))
         self.publish_status()
-        return {"class": command.class_name, "count": count, "sample_id": sample_id}
+        return {"class": class_name, "count": count, "sample_id": sample_id}
 
-    def _train(self, command: TrainCommand) -> dict[str, Any]:
-        if command.action == "start":
+    @COMMANDS.handler("train")
+    def _train(self, command: Command) -> dict[str, Any]:
+        if command.payload.action == "start":
             self._imprint_if_untrained()
             self.trainer.start()
             return {"state": "training"}  # even if a short cycle already ended meanwhile
         self.trainer.stop(save=True)
         return {"state": "idle"}
 
-    def _classify(self, command: ClassifyCommand) -> dict[str, Any]:
-        predictions = self.model.predict(command.image)
+    @COMMANDS.handler("classify")
+    def _classify(self, command: Command) -> dict[str, Any]:
+        predictions = self.model.predict(command.payload.image)
         top = predictions[0]
         return {
             "class": top.class_name,
@@ -257,23 +253,26 @@ class Session:
             "scores": scores_of(predictions),
         }
 
-    def _reset(self, command: ResetCommand) -> dict[str, Any]:
-        if command.class_name is None:
+    @COMMANDS.handler("reset")
+    def _reset(self, command: Command) -> dict[str, Any]:
+        class_name = command.payload.class_name
+        if class_name is None:
             self.trainer.stop(save=False)
             removed = self.model.clear()
             with self._smoother_lock:
                 self._smoother.reset()
             log.info("reset: every sample (%d) and the parameters were cleared", removed)
         else:
-            removed = self.model.clear(command.class_name)
+            removed = self.model.clear(self._known_class(class_name))
             if sum(self.model.samples().values()) == 0:
                 self.trainer.stop(save=False)
             self._imprint_if_untrained()
-            log.info("reset: %d sample(s) of class %s cleared", removed, command.class_name)
+            log.info("reset: %d sample(s) of class %s cleared", removed, class_name)
         self._save_or_fail("the samples were cleared")
         self.publish_status()
         return {"removed": removed, "samples": dict(self.model.samples())}
 
-    def _save(self) -> dict[str, Any]:
+    @COMMANDS.handler("save")
+    def _save(self, command: Command) -> dict[str, Any]:
         size = self._save_or_fail("nothing changed")
         return {"path": str(self.store.path), "bytes": size}

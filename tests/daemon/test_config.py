@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+from pydantic import SecretStr
 
-from personalizer.config import ConfigError, Secret, load_config, parse_config
+from personalizer.config import ConfigError, load_config, parse_config
 from tests.support.daemon_process import write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +32,9 @@ def problems(document: dict, tmp_path: Path, environ: dict | None = None) -> lis
     return [str(p) for p in caught.value.problems]
 
 
-def test_minimal_config_gets_documented_defaults(manifest_only_bundle, tmp_path):
-    config = parse_config(minimal(manifest_only_bundle, tmp_path), tmp_path / "p.toml", {})
-    assert config.model.classes == ("class_0", "class_1", "class_2")
+def test_minimal_config_gets_documented_defaults(bundle, tmp_path):
+    config = parse_config(minimal(bundle, tmp_path), tmp_path / "p.toml", {})
+    assert config.model.classes == ("A", "B", "C", "D")
     assert config.model.runtime == "auto" and config.model.num_threads is None
     assert config.camera.source == "auto" and config.camera.fps == 10.0
     assert config.inference.agree_frames == 3 and config.inference.min_confidence == 0.6
@@ -43,7 +45,7 @@ def test_minimal_config_gets_documented_defaults(manifest_only_bundle, tmp_path)
     assert config.gpio.enabled is False
 
 
-def test_shipped_config_documents_every_key_and_parses(manifest_only_bundle, tmp_path):
+def test_shipped_config_documents_every_key_and_parses(bundle, tmp_path):
     text = SHIPPED.read_text()
     lines = text.splitlines()
     for number, line in enumerate(lines):
@@ -53,7 +55,7 @@ def test_shipped_config_documents_every_key_and_parses(manifest_only_bundle, tmp
                 f"key on line {number + 1} has no comment: {line}"
             )
     document = tomllib.loads(text)
-    document["model"]["bundle"] = str(manifest_only_bundle)
+    document["model"]["bundle"] = str(bundle)
     document["state"]["dir"] = str(tmp_path / "state")
     config = parse_config(document, SHIPPED, {})
     # The shipped file lists every key the parser knows, set or as a commented-out example
@@ -70,16 +72,14 @@ def test_shipped_config_documents_every_key_and_parses(manifest_only_bundle, tmp
     for section in ("model", "camera", "inference", "training", "mqtt", "state", "gpio"):
         known = set(vars(getattr(config, section)))
         known -= {"password", "password_source"}
-        written = set(document[section]) - {"password_file", "password_credential"}
+        written = set(document[section])
         written |= commented.get(section, set())
         assert known <= written | {"bundle"}, f"[{section}] misses {known - written}"
 
 
-def test_every_problem_is_reported_at_once_with_key_value_and_allowed(
-    manifest_only_bundle, tmp_path
-):
+def test_every_problem_is_reported_at_once_with_key_value_and_allowed(bundle, tmp_path):
     document = minimal(
-        manifest_only_bundle,
+        bundle,
         tmp_path,
         camera={"source": "webcam", "fsp": 3},
         mqtt={"port": 70000, "qos": "1"},
@@ -98,17 +98,13 @@ def test_every_problem_is_reported_at_once_with_key_value_and_allowed(
     assert len(found) == 6
 
 
-def test_class_names_must_match_the_bundle(manifest_only_bundle, tmp_path):
-    found = problems(
-        minimal(manifest_only_bundle, tmp_path, model={"classes": ["a", "b"]}), tmp_path
-    )
+def test_class_names_must_match_the_bundle(bundle, tmp_path):
+    found = problems(minimal(bundle, tmp_path, model={"classes": ["a", "b"]}), tmp_path)
     assert found == [
-        'model.classes = ["a", "b"]: the bundle was converted for 3 classes; list exactly 3 '
+        'model.classes = ["a", "b"]: the bundle was converted for 4 classes; list exactly 4 '
         "names or convert a bundle with --num_classes"
     ]
-    found = problems(
-        minimal(manifest_only_bundle, tmp_path, model={"classes": ["a", "a", "b"]}), tmp_path
-    )
+    found = problems(minimal(bundle, tmp_path, model={"classes": ["a", "a", "b"]}), tmp_path)
     assert any("class names must be unique" in p for p in found)
 
 
@@ -119,54 +115,51 @@ def test_missing_bundle_and_replay_without_path_are_named(tmp_path):
     assert any(p.startswith("camera.path: missing; ") for p in found)
 
 
-def test_relative_paths_are_relative_to_the_config_file(manifest_only_bundle, tmp_path):
+def test_relative_paths_are_relative_to_the_config_file(bundle, tmp_path):
+    bundle = Path(shutil.copytree(bundle, tmp_path / "bundle"))
     (tmp_path / "frames").mkdir()
     config_file = write_config(
         tmp_path / "p.toml",
         {
-            "model": {"bundle": manifest_only_bundle.name},
+            "model": {"bundle": bundle.name},
             "camera": {"source": "replay", "path": "frames"},
             "state": {"dir": "state"},
         },
     )
     config = load_config(config_file, environ={})
-    assert config.model.bundle == manifest_only_bundle
+    assert config.model.bundle == bundle
     assert config.camera.path == tmp_path / "frames"
     assert config.state.dir == tmp_path / "state"
 
 
-def test_password_comes_from_file_and_never_shows(manifest_only_bundle, tmp_path):
+def test_password_comes_from_file_and_never_shows(bundle, tmp_path):
     secret_file = tmp_path / "pw"
     secret_file.write_text("hunter2\n")
-    document = minimal(
-        manifest_only_bundle, tmp_path, mqtt={"username": "u", "password_file": str(secret_file)}
-    )
+    document = minimal(bundle, tmp_path, mqtt={"username": "u", "password_file": str(secret_file)})
     config = parse_config(document, tmp_path / "p.toml", {})
-    assert config.mqtt.password == Secret("hunter2")
-    assert config.mqtt.password.reveal() == "hunter2"
+    assert isinstance(config.mqtt.password, SecretStr)
+    assert config.mqtt.password.get_secret_value() == "hunter2"
     for text in (repr(config), str(config), repr(config.mqtt), config.summary()):
         assert "hunter2" not in text
 
 
-def test_password_comes_from_a_systemd_credential(manifest_only_bundle, tmp_path):
+def test_password_comes_from_a_systemd_credential(bundle, tmp_path):
     credentials = tmp_path / "creds"
     credentials.mkdir()
     (credentials / "mqtt_password").write_text("s3cret")
-    document = minimal(manifest_only_bundle, tmp_path, mqtt={"username": "u"})
+    document = minimal(bundle, tmp_path, mqtt={"username": "u"})
     config = parse_config(
         document, tmp_path / "p.toml", {"CREDENTIALS_DIRECTORY": str(credentials)}
     )
-    assert config.mqtt.password.reveal() == "s3cret"
+    assert config.mqtt.password.get_secret_value() == "s3cret"
     assert config.mqtt.password_source == "systemd credential mqtt_password"
 
 
-def test_unreadable_password_file_and_half_a_client_certificate_are_errors(
-    manifest_only_bundle, tmp_path
-):
+def test_unreadable_password_file_and_half_a_client_certificate_are_errors(bundle, tmp_path):
     cert = tmp_path / "client.pem"
     cert.write_text("not really")
     document = minimal(
-        manifest_only_bundle,
+        bundle,
         tmp_path,
         mqtt={"username": "u", "password_file": "/no/such/pw", "cert": str(cert)},
     )
@@ -176,17 +169,13 @@ def test_unreadable_password_file_and_half_a_client_certificate_are_errors(
 
 
 @pytest.mark.parametrize("prefix", ["a/+/b", "a/#", "/lead", "trail/", "a//b", "$SYS/x"])
-def test_topic_prefix_with_wildcards_or_empty_levels_is_refused(
-    manifest_only_bundle, tmp_path, prefix
-):
-    found = problems(
-        minimal(manifest_only_bundle, tmp_path, mqtt={"topic_prefix": prefix}), tmp_path
-    )
+def test_topic_prefix_with_wildcards_or_empty_levels_is_refused(bundle, tmp_path, prefix):
+    found = problems(minimal(bundle, tmp_path, mqtt={"topic_prefix": prefix}), tmp_path)
     assert len(found) == 1 and found[0].startswith("mqtt.topic_prefix = ")
 
 
-def test_gpio_enabled_without_any_button_or_led_is_an_error(manifest_only_bundle, tmp_path):
-    found = problems(minimal(manifest_only_bundle, tmp_path, gpio={"enabled": True}), tmp_path)
+def test_gpio_enabled_without_any_button_or_led_is_an_error(bundle, tmp_path):
+    found = problems(minimal(bundle, tmp_path, gpio={"enabled": True}), tmp_path)
     assert found == [
         "gpio.enabled = true: no button or LED is configured: add [[gpio.class_buttons]] or "
         "set enabled = false"
@@ -207,15 +196,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_config_prints_one_line_and_exits_0(manifest_only_bundle, tmp_path):
-    config_file = write_config(tmp_path / "p.toml", minimal(manifest_only_bundle, tmp_path))
+def test_check_config_prints_one_line_and_exits_0(bundle, tmp_path):
+    config_file = write_config(tmp_path / "p.toml", minimal(bundle, tmp_path))
     done = run_cli("check-config", "--config", str(config_file))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("config OK: bundle ") and done.stdout.count("\n") == 1
 
 
-def test_check_config_exits_78_naming_every_bad_key(manifest_only_bundle, tmp_path):
-    document = minimal(manifest_only_bundle, tmp_path, mqtt={"keepalive": 1, "hots": "x"})
+def test_check_config_exits_78_naming_every_bad_key(bundle, tmp_path):
+    document = minimal(bundle, tmp_path, mqtt={"keepalive": 1, "hots": "x"})
     config_file = write_config(tmp_path / "p.toml", document)
     done = run_cli("check-config", "--config", str(config_file))
     assert done.returncode == 78

@@ -8,14 +8,9 @@ import time
 import numpy as np
 
 from tests.support import photos
+from tests.support.daemon_harness import CLASSES
 from tests.support.mqtt_watch import b64
-
-from .conftest import CLASSES
-
-
-def photo_b64(name: str, index: int | None = None) -> str:
-    image = photos.photo(name) if index is None else photos.variant(name, index)
-    return b64(photos.encode(image, "PNG" if index is None else "JPEG"))
+from tests.support.photos import photo_b64
 
 
 def add_samples(daemon, per_class: int = 3) -> None:

@@ -9,11 +9,9 @@ import sys
 import time
 
 from tests.support import photos
+from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import write_config
 from tests.support.mqtt_watch import MqttWatch, b64
-
-from .conftest import CLASSES
-from .daemon_harness import base_sections
 
 
 def sample(daemon, name: str, index: int = 0) -> dict:
@@ -184,8 +182,7 @@ def test_the_daemon_starts_without_a_broker_and_connects_when_one_appears(
     tmp_path, bundle, photo_frames
 ):
     from tests.support.broker import Broker
-
-    from .daemon_harness import start_daemon, stop
+    from tests.support.daemon_harness import start_daemon, stop
 
     broker = Broker()  # its port is chosen, but nothing listens yet
     daemon = start_daemon(tmp_path, broker, bundle, photo_frames, wait_online=False)

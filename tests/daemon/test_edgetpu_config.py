@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from personalizer.config import ConfigError, load_config
+from tests.support.daemon_harness import CLASSES
 from tests.support.daemon_process import write_config
-
-from .conftest import CLASSES
 
 
 def config_with(tmp_path, bundle, **model):

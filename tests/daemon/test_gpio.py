@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
@@ -12,18 +11,13 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from personalizer import TransferLearningModel
 from personalizer.config import ConfigError, PinAssignment, load_config
-from personalizer.gpio import GpioError
-from personalizer.service import Service
-from personalizer.trainer import StateStore
+from personalizer.service import Service, SetupError, build_service
 from tests.support import photos
+from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import write_config
 from tests.support.mqtt_watch import MqttWatch
-
-from .conftest import CLASSES
-from .daemon_harness import base_sections
-from .test_daemon_commands import photo_b64
+from tests.support.photos import photo_b64
 
 BUTTONS = {"cat": 17, "coffee": 27, "rocket": 22, "astronaut": 10}
 LEDS = {"cat": 5, "coffee": 6, "rocket": 13, "astronaut": 19}
@@ -76,11 +70,8 @@ def board(tmp_path: Path, broker, bundle, request) -> Iterator[Board]:
     sections = base_sections(tmp_path, broker, bundle, folder, "pz/gpio")
     sections["gpio"] = gpio_section()
     config = load_config(write_config(tmp_path / "gpio.toml", sections))
-    model = TransferLearningModel(config.model.bundle, config.model.classes, num_threads=1)
-    store = StateStore(config.state.dir)
-    store.prepare()
     factory = MockFactory(pin_class=MockPWMPin)
-    service = Service(config, model, store, gpio_factory=factory)
+    service = build_service(config, gpio_factory=factory)
     with MqttWatch(broker.host, broker.port, "pz/gpio") as watch:
         service.start()
         try:
@@ -183,17 +174,17 @@ def test_a_class_button_for_an_unknown_class_is_a_clear_error(tmp_path, broker, 
     sections = base_sections(tmp_path, broker, bundle, folder, "pz/gpio-bad")
     sections["gpio"] = gpio_section()
     good = load_config(write_config(tmp_path / "good.toml", sections))
-    config = dataclasses.replace(good, gpio=dataclasses.replace(
-        good.gpio, class_buttons=(PinAssignment("teapot", 17),)))  # fmt: skip
-    model = TransferLearningModel(config.model.bundle, num_threads=1)
-    with pytest.raises(GpioError, match="'teapot' is not one of the model's classes"):
-        Service(config, model, StateStore(config.state.dir),
-                gpio_factory=MockFactory(pin_class=MockPWMPin))  # fmt: skip
+    teapot = PinAssignment.model_validate({"class": "teapot", "pin": 17})
+    config = good.model_copy(
+        update={"gpio": good.gpio.model_copy(update={"class_buttons": (teapot,)})}
+    )
+    with pytest.raises(SetupError, match="'teapot' is not one of the model's classes"):
+        build_service(config, gpio_factory=MockFactory(pin_class=MockPWMPin))
 
 
-def test_gpio_config_errors_name_the_key(tmp_path, manifest_only_bundle):
+def test_gpio_config_errors_name_the_key(tmp_path, bundle):
     sections = {
-        "model": {"bundle": str(manifest_only_bundle), "classes": ["a", "b"]},
+        "model": {"bundle": str(bundle), "classes": ["a", "b", "x", "y"]},
         "gpio": {
             "enabled": True,
             "pin_factory": "wiringpi",
@@ -220,9 +211,8 @@ def test_an_unopenable_pin_names_the_pin_and_the_fix(tmp_path, broker, bundle):
     sections = base_sections(tmp_path, broker, bundle, folder, "pz/gpio-pin")
     sections["gpio"] = {**gpio_section(), "pin_factory": "lgpio"}
     config = load_config(write_config(tmp_path / "pin.toml", sections))
-    model = TransferLearningModel(config.model.bundle, config.model.classes, num_threads=1)
-    with pytest.raises(GpioError) as raised:
-        Service(config, model, StateStore(config.state.dir))
+    with pytest.raises(SetupError) as raised:
+        build_service(config)
     message = str(raised.value)
     assert "lgpio" in message and "group gpio" in message and "pin_factory" in message
     assert "Traceback" not in message

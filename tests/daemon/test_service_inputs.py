@@ -5,16 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
-from personalizer import TransferLearningModel
-from personalizer.commands import SampleCommand, TrainCommand
+from personalizer.commands import Command
 from personalizer.config import load_config
-from personalizer.service import Service
-from personalizer.trainer import StateStore
+from personalizer.service import build_service
+from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import write_config
 from tests.support.mqtt_watch import MqttWatch
-
-from .conftest import CLASSES
-from .daemon_harness import base_sections
 
 
 class RecordingNotifier:
@@ -46,18 +42,18 @@ def test_a_button_press_takes_the_sample_path_and_the_supervisor_hears_the_lifec
 ):
     sections = base_sections(tmp_path, broker, bundle, photo_frames, "pz/inproc")
     config = load_config(write_config(tmp_path / "inproc.toml", sections))
-    model = TransferLearningModel(config.model.bundle, config.model.classes, num_threads=1)
-    store = StateStore(config.state.dir)
-    store.prepare()
     notifier = RecordingNotifier()
-    service = Service(config, model, store, notifier=notifier)
+    service = build_service(config, notifier=notifier)
+    model, store = service.model, service.store
     with MqttWatch(broker.host, broker.port, "pz/inproc") as watch:
         service.start()
         try:
             watch.wait_for("availability", lambda m: m.text == "online")
             watch.wait_for("prediction")  # frames flow before the "button" is pressed
             results = []
-            assert service.submit(SampleCommand("rocket", source="button"), results.append)
+            assert service.submit(
+                Command.local("sample", {"class": "rocket"}, "button"), results.append
+            )
             event = watch.wait_for("sample").json()
             assert event["source"] == "button" and event["class"] == "rocket"
             deadline = time.monotonic() + 5  # the reply follows the event
@@ -65,7 +61,9 @@ def test_a_button_press_takes_the_sample_path_and_the_supervisor_hears_the_lifec
                 time.sleep(0.02)
             assert results[0]["ok"] and results[0]["count"] == 1
             assert store.path.exists()
-            assert service.submit(TrainCommand("start", source="button"), results.append)
+            assert service.submit(
+                Command.local("train", {"action": "start"}, "button"), results.append
+            )
             watch.wait_for("loss")
             assert watch.received("cmd/sample/result") == []  # local inputs answer locally
         finally:

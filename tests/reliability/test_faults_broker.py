@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.daemon.daemon_harness import start_daemon, stop
-from tests.reliability.faults_support import CLASSES
+from tests.support.daemon_harness import CLASSES, start_daemon, stop
 from tests.support.mqtt_watch import MqttWatch
 
 
@@ -46,12 +45,12 @@ class RefusingBroker:
 
 
 def test_broker_down_at_start_is_retried_with_backoff_then_used(
-    tmp_path: Path, fault_broker: Any, fault_bundle: Path, fault_frames: Path
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> None:
-    fault_broker.stop()
-    refusing = RefusingBroker(fault_broker.port)
+    broker.stop()
+    refusing = RefusingBroker(broker.port)
     daemon = start_daemon(
-        tmp_path, fault_broker, fault_bundle, fault_frames, "pz/faults-down", wait_online=False
+        tmp_path, broker, bundle, photo_frames, "pz/faults-down", wait_online=False
     )
     try:
         time.sleep(8.0)
@@ -61,7 +60,7 @@ def test_broker_down_at_start_is_retried_with_backoff_then_used(
         assert 2 <= len(refusing.attempts) <= 6, refusing.attempts
         gaps = [b - a for a, b in zip(refusing.attempts, refusing.attempts[1:], strict=False)]
         assert min(gaps) >= 0.8 and gaps[-1] >= 1.5 * gaps[0], f"no backoff: {gaps}"
-        fault_broker.start()
+        broker.start()
         daemon.watch.start()
         daemon.watch.wait_for("availability", lambda m: m.text == "online", timeout=40)
         assert daemon.status()["samples"] == dict.fromkeys(CLASSES, 0)
@@ -72,9 +71,9 @@ def test_broker_down_at_start_is_retried_with_backoff_then_used(
 
 
 def test_broker_restarts_and_cuts_during_a_burst_are_survived(
-    tmp_path: Path, fault_broker: Any, fault_bundle: Path, fault_frames: Path
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> None:
-    daemon = start_daemon(tmp_path, fault_broker, fault_bundle, fault_frames, "pz/faults-cut")
+    daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/faults-cut")
     watch = daemon.watch
     try:
         daemon.status(predicate=lambda s: s["camera"]["ok"])  # a frame to take as a sample
@@ -86,13 +85,13 @@ def test_broker_restarts_and_cuts_during_a_burst_are_survived(
                 name = CLASSES[i % len(CLASSES)]
                 watch.client.publish(watch.topic("cmd/sample"), json.dumps({"class": name}), qos=1)
                 if i == 30:
-                    fault_broker.stop()  # the connection is cut in the middle of the burst
+                    broker.stop()  # the connection is cut in the middle of the burst
                 time.sleep(0.01)
             assert watch.received("prediction", since=mark), "no predictions before the cut"
             time.sleep(2.0 + cut)
             assert daemon.process.alive(), daemon.process.log()
             mark = watch.mark()
-            fault_broker.start()
+            broker.start()
             watch.wait_for("availability", lambda m: m.text == "online", timeout=40, since=mark)
             status = watch.wait_for("status", since=mark).json()
             assert status["state"] == "training"
@@ -112,7 +111,7 @@ def test_broker_restarts_and_cuts_during_a_burst_are_survived(
             on_disk = np.bincount(state["sample_labels"], minlength=len(CLASSES))
         for index, name in enumerate(CLASSES):
             assert on_disk[index] >= acknowledged[name], (name, on_disk, acknowledged)
-        with MqttWatch(fault_broker.host, fault_broker.port, daemon.root) as late:
+        with MqttWatch(broker.host, broker.port, daemon.root) as late:
             # A subscriber that comes later still learns the daemon is gone (retained will).
             late.wait_for("availability", lambda m: m.text == "offline", timeout=20)
     finally:

@@ -14,9 +14,10 @@ import pytest
 
 from personalizer.camera import CameraError
 from personalizer.systemd_notify import SystemdNotifier
-from tests.reliability.faults_support import NotifySocket, service_config, start_service, wait_until
+from tests.support.faults import NotifySocket, service_config, start_service
 from tests.support.mqtt_watch import MqttWatch
 from tests.support.photos import photo
+from tests.support.waiting import wait_until
 
 ROOT = "pz/faults-camera"
 WATCHDOG_USEC = 1_000_000  # WatchdogSec=1: pings at most every 0.25 s
@@ -56,14 +57,14 @@ class ScriptedCamera:
 
 @pytest.fixture
 def camera_service(
-    tmp_path: Path, fault_broker: Any, fault_bundle: Path, fault_frames: Path
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> Iterator[tuple[Any, ScriptedCamera, NotifySocket, MqttWatch]]:
     """A running in-process daemon on a ScriptedCamera, with a notify socket and an MQTT watcher."""
-    config = service_config(tmp_path, fault_broker, fault_bundle, fault_frames, ROOT)
+    config = service_config(tmp_path, broker, bundle, photo_frames, ROOT)
     camera = ScriptedCamera(photo("cat", 128))
     sock = NotifySocket(tmp_path / "notify.sock")
     notifier = SystemdNotifier(str(sock.path), WATCHDOG_USEC)
-    watch = MqttWatch(fault_broker.host, fault_broker.port, ROOT).start()
+    watch = MqttWatch(broker.host, broker.port, ROOT).start()
     service = start_service(config, source=camera, notifier=notifier)
     try:
         yield service, camera, sock, watch

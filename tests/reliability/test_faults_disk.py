@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reliability.faults_support import CLASSES, service_config, start_service, wait_until
+from tests.support.daemon_harness import CLASSES
+from tests.support.faults import service_config, start_service
 from tests.support.mqtt_watch import MqttWatch
+from tests.support.waiting import wait_until
 
 ROOT = "pz/faults-disk"
 
@@ -43,18 +45,18 @@ class FailingDisk:
 @pytest.fixture
 def disk_service(
     tmp_path: Path,
-    fault_broker: Any,
-    fault_bundle: Path,
-    fault_frames: Path,
+    broker: Any,
+    bundle: Path,
+    photo_frames: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[Any, FailingDisk, MqttWatch]]:
     """A running in-process daemon whose state folder's disk can be made to fail."""
     config = service_config(
-        tmp_path, fault_broker, fault_bundle, fault_frames, ROOT,
+        tmp_path, broker, bundle, photo_frames, ROOT,
         {"training": {"autosave_interval": 1.0, "min_epoch_interval": 0.2}},
     )  # fmt: skip
     disk = FailingDisk(monkeypatch, config.state.dir)
-    watch = MqttWatch(fault_broker.host, fault_broker.port, ROOT).start()
+    watch = MqttWatch(broker.host, broker.port, ROOT).start()
     service = start_service(config)
     try:
         watch.wait_for("availability", lambda m: m.text == "online")

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from personalizer.model.state_file import read_state
-from tests.daemon.daemon_harness import base_sections
-from tests.reliability.faults_support import CLASSES
+from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
 
@@ -40,17 +39,17 @@ def acknowledged(watch: MqttWatch) -> Counter[str]:
 
 
 def test_state_survives_kill_9_during_intake_training_and_saving(
-    tmp_path: Path, fault_broker: Any, fault_bundle: Path, fault_frames: Path
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> None:
     rng = random.Random(SEED)
     # The schedule is drawn first, so it is the same on every run whatever the timing.
     phase_names = ("intake", "training", "saving")
     schedule = [(rng.choice(phase_names), rng.uniform(0.1, 2.0)) for _ in range(KILLS)]
-    sections = base_sections(tmp_path, fault_broker, fault_bundle, fault_frames, ROOT)
+    sections = base_sections(tmp_path, broker, bundle, photo_frames, ROOT)
     sections["training"].update(autosave_interval=1.0, min_epoch_interval=0.0)
     config = write_config(tmp_path / "kill.toml", sections)
     state_file = Path(sections["state"]["dir"]) / "state.npz"
-    watch = MqttWatch(fault_broker.host, fault_broker.port, ROOT).start()
+    watch = MqttWatch(broker.host, broker.port, ROOT).start()
     phases: Counter[str] = Counter()
     leftovers = 0
     try:

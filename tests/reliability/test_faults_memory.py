@@ -15,7 +15,8 @@ import pytest
 
 from personalizer.events import PredictionEvent
 from personalizer.mqtt.client import MAX_QUEUED_MESSAGES
-from tests.reliability.faults_support import CLASSES, rss_bytes, service_config, start_service
+from tests.support.daemon_harness import CLASSES
+from tests.support.faults import rss_bytes, service_config, start_service
 from tests.support.mqtt_watch import MqttWatch
 
 ROOT = "pz/faults-memory"
@@ -24,20 +25,18 @@ RSS_LIMIT = 8 * 1024 * 1024
 
 
 @pytest.fixture
-def memory_service(
-    tmp_path: Path, fault_broker: Any, fault_bundle: Path, fault_frames: Path
-) -> Iterator[Any]:
+def memory_service(tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path) -> Iterator[Any]:
     """A running in-process daemon, connected to the broker."""
     config = service_config(
-        tmp_path, fault_broker, fault_bundle, fault_frames, ROOT, {"mqtt": {"keepalive": 60}}
+        tmp_path, broker, bundle, photo_frames, ROOT, {"mqtt": {"keepalive": 60}}
     )
     service = start_service(config)
     try:
         assert service.mqtt.wait_connected(20)
         yield service
     finally:
-        if fault_broker.process is not None:
-            fault_broker.process.send_signal(signal.SIGCONT)
+        if broker.process is not None:
+            broker.process.send_signal(signal.SIGCONT)
         service.shutdown()
 
 
@@ -54,33 +53,31 @@ def flood(service: Any, count: int) -> int:
 
 
 def test_a_stalled_broker_does_not_grow_the_queue_or_memory(
-    memory_service: Any, fault_broker: Any
+    memory_service: Any, broker: Any
 ) -> None:
     service = memory_service
-    watch = MqttWatch(fault_broker.host, fault_broker.port, ROOT).start()
+    watch = MqttWatch(broker.host, broker.port, ROOT).start()
     watch.close()  # a subscriber that went away
     flood(service, 2_000)  # warm up: payload building, paho's buffers
     rss_before = rss_bytes_self()
-    fault_broker.process.send_signal(signal.SIGSTOP)  # the connection stays up; nothing is read
+    broker.process.send_signal(signal.SIGSTOP)  # the connection stays up; nothing is read
     try:
         largest = flood(service, BURST)
         grown = rss_bytes_self() - rss_before
     finally:
-        fault_broker.process.send_signal(signal.SIGCONT)
+        broker.process.send_signal(signal.SIGCONT)
     assert largest <= MAX_QUEUED_MESSAGES + 1, f"paho queued {largest} messages"
     assert service.mqtt.dropped >= BURST // 2, "predictions were queued, not dropped"
     assert grown < RSS_LIMIT, f"RSS grew by {grown / 1e6:.1f} MB for {BURST} predictions"
     # And the connection works again once the broker reads: nothing is stuck.
     assert service.mqtt.wait_connected(20)
-    with MqttWatch(fault_broker.host, fault_broker.port, ROOT) as watch:
+    with MqttWatch(broker.host, broker.port, ROOT) as watch:
         watch.wait_for("prediction", timeout=20)
 
 
-def test_predictions_are_dropped_while_the_broker_is_down(
-    memory_service: Any, fault_broker: Any
-) -> None:
+def test_predictions_are_dropped_while_the_broker_is_down(memory_service: Any, broker: Any) -> None:
     service = memory_service
-    fault_broker.stop()
+    broker.stop()
     deadline = time.monotonic() + 10
     while service.mqtt.connected and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -94,7 +91,7 @@ def test_predictions_are_dropped_while_the_broker_is_down(
     assert largest <= max(left, 1), f"{largest} messages queued for an absent broker"
     assert service.mqtt.dropped - dropped >= BURST
     assert rss_bytes_self() - rss_before < RSS_LIMIT
-    fault_broker.start()
+    broker.start()
     assert service.mqtt.wait_connected(40), "no reconnect after the broker came back"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tests.reliability.soak import run_soak
+from tests.support.soak import run_soak
 
 SECONDS = float(os.environ.get("SOAK_TEST_SECONDS", "60"))
 

@@ -82,7 +82,7 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...]]] = [
     (
         "no-files-entry",
         _manifest(_set("files/inference.tflite", KeyError)),
-        ("manifest.json", "bundle_id"),
+        ("manifest.json", "models.inference.file", "inference.tflite", "not listed in files"),
     ),
     ("num_classes-text", _manifest(_set("num_classes", "4")), ("manifest.json", "num_classes")),
     ("files-list", _manifest(_set("files", [])), ("manifest.json", "files")),
@@ -123,15 +123,15 @@ def test_a_damaged_bundle_is_refused_naming_file_and_field(
     damage: Callable[[Path], None],
     words: tuple[str, ...],
     tmp_path: Path,
-    input_bundle: Path,
+    bundle: Path,
 ) -> None:
-    bundle = tmp_path / "bundle"
-    shutil.copytree(input_bundle, bundle)
-    damage(bundle)
+    damaged = tmp_path / "bundle"
+    shutil.copytree(bundle, damaged)
+    damage(damaged)
     config = write_config(
         tmp_path / "personalizer.toml",
         {
-            "model": {"bundle": str(bundle), "num_threads": 1},
+            "model": {"bundle": str(damaged), "num_threads": 1},
             "camera": {"source": "replay", "path": str(tmp_path)},
             "mqtt": {"host": "127.0.0.1", "port": 1},
             "state": {"dir": str(tmp_path / "state")},

@@ -13,18 +13,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.daemon.daemon_harness import Daemon, start_daemon
-from tests.support.broker import Broker
-from tests.support.mqtt_watch import Message
-
-from .input_payloads import (
+from tests.support.bad_payloads import (
     CLASSES,
     MAX_IMAGE_PIXELS,
     MAX_PAYLOAD_BYTES,
     UNKNOWN_COMMANDS,
     bad_payloads,
 )
-from .input_support import sha256_of
+from tests.support.broker import Broker
+from tests.support.daemon_harness import Daemon, start_daemon
+from tests.support.faults import sha256_of
+from tests.support.mqtt_watch import Message
 
 PER_COMMAND = 1000
 IN_FLIGHT = 12  # below the daemon's command queue (32), so "busy" never happens
@@ -74,14 +73,14 @@ def _fuzz(daemon: Daemon, counter: ResultCounter) -> tuple[Counter, float]:
 
 
 def test_thousands_of_bad_commands_are_refused_and_change_nothing(
-    tmp_path: Path, input_bundle: Path, input_frames: Path, daemons: list[Daemon]
+    tmp_path: Path, bundle: Path, photo_frames: Path, daemons: list[Daemon]
 ) -> None:
     with Broker() as broker:
         daemon = start_daemon(
             tmp_path,
             broker,
-            input_bundle,
-            input_frames,
+            bundle,
+            photo_frames,
             root="pz/fuzz",
             overrides={
                 "inference": {"rate": 1.0},

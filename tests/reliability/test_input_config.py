@@ -6,7 +6,6 @@ key (as `section.key`) before touching any hardware, broker or bundle.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,21 +95,11 @@ def _personalizer(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def manifest_bundle(tmp_path: Path) -> Path:
-    """A folder with a manifest only: enough for config validation (4 classes)."""
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    manifest = {"format": "tflite-transfer-bundle", "format_version": 1, "num_classes": 4}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
-
-
 @pytest.mark.parametrize("section", sorted(BAD_KEYS))
 def test_every_bad_key_of_a_section_is_named_and_exits_78(
-    section: str, tmp_path: Path, manifest_bundle: Path
+    section: str, tmp_path: Path, bundle: Path
 ) -> None:
-    config = _config(tmp_path, section, manifest_bundle, section, BAD_KEYS[section])
+    config = _config(tmp_path, section, bundle, section, BAD_KEYS[section])
     for command in ("check-config", "run"):
         done = _personalizer(command, "--config", str(config))
         assert done.returncode == EX_CONFIG, (command, done.stdout, done.stderr)
@@ -120,18 +109,16 @@ def test_every_bad_key_of_a_section_is_named_and_exits_78(
 
 
 @pytest.mark.parametrize(("section", "table"), MORE_CASES, ids=lambda v: str(v))
-def test_more_bad_values_are_named(
-    section: str, table: dict, tmp_path: Path, manifest_bundle: Path
-) -> None:
-    config = _config(tmp_path, "case", manifest_bundle, section, table)
+def test_more_bad_values_are_named(section: str, table: dict, tmp_path: Path, bundle: Path) -> None:
+    config = _config(tmp_path, "case", bundle, section, table)
     done = _personalizer("check-config", "--config", str(config))
     assert done.returncode == EX_CONFIG, done.stdout + done.stderr
     (key,) = table
     assert f"\n  - {section}.{key} " in done.stderr, done.stderr
 
 
-def test_unknown_section_and_broken_toml_exit_78(tmp_path: Path, manifest_bundle: Path) -> None:
-    config = _config(tmp_path, "sections", manifest_bundle, "mqqt", {"host": "x"})
+def test_unknown_section_and_broken_toml_exit_78(tmp_path: Path, bundle: Path) -> None:
+    config = _config(tmp_path, "sections", bundle, "mqqt", {"host": "x"})
     for command in ("check-config", "run"):
         done = _personalizer(command, "--config", str(config))
         assert (

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.daemon.daemon_harness import Daemon, start_daemon
 from tests.support.broker import Broker
-
-from .input_support import sha256_of
+from tests.support.daemon_harness import Daemon, start_daemon
+from tests.support.faults import sha256_of
 
 
 def _take_samples(daemon: Daemon, *classes: str) -> None:
@@ -29,11 +28,11 @@ def _take_samples(daemon: Daemon, *classes: str) -> None:
 
 
 def test_read_only_daemon_does_not_take_commands(
-    tmp_path: Path, input_bundle: Path, input_frames: Path, daemons: list[Daemon]
+    tmp_path: Path, bundle: Path, photo_frames: Path, daemons: list[Daemon]
 ) -> None:
     with Broker() as broker:
         # First a normal run leaves a state with samples in the state folder.
-        daemon = start_daemon(tmp_path, broker, input_bundle, input_frames, "pz/rw")
+        daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/rw")
         daemons.append(daemon)
         _take_samples(daemon, "cat", "coffee")
         assert daemon.process.terminate()[0] == 0
@@ -43,8 +42,8 @@ def test_read_only_daemon_does_not_take_commands(
         daemon = start_daemon(
             tmp_path,
             broker,
-            input_bundle,
-            input_frames,
+            bundle,
+            photo_frames,
             "pz/rw",
             overrides={"mqtt": {"commands": False}},
         )
@@ -69,14 +68,14 @@ def test_read_only_daemon_does_not_take_commands(
 
 
 def test_commands_outside_the_list_are_refused(
-    tmp_path: Path, input_bundle: Path, input_frames: Path, daemons: list[Daemon]
+    tmp_path: Path, bundle: Path, photo_frames: Path, daemons: list[Daemon]
 ) -> None:
     with Broker() as broker:
         daemon = start_daemon(
             tmp_path,
             broker,
-            input_bundle,
-            input_frames,
+            bundle,
+            photo_frames,
             "pz/list",
             overrides={"mqtt": {"commands": ["sample", "train"]}},
         )
@@ -105,11 +104,11 @@ class _Trap:
 
 
 def test_state_is_private_and_never_unpickled(
-    tmp_path: Path, input_bundle: Path, input_frames: Path, daemons: list[Daemon]
+    tmp_path: Path, bundle: Path, photo_frames: Path, daemons: list[Daemon]
 ) -> None:
     state = tmp_path / "state"
     with Broker() as broker:
-        daemon = start_daemon(tmp_path, broker, input_bundle, input_frames, "pz/state")
+        daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/state")
         daemons.append(daemon)
         _take_samples(daemon, "astronaut")
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
@@ -125,7 +124,7 @@ def test_state_is_private_and_never_unpickled(
         with daemon.state_file.open("wb") as handle:
             np.savez(handle, **entries)
 
-        daemon = start_daemon(tmp_path, broker, input_bundle, input_frames, "pz/state")
+        daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/state")
         daemons.append(daemon)
         status = daemon.status(predicate=lambda s: bool(s.get("warnings")))
         assert "corrupt" in " ".join(status["warnings"]), status

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from personalizer.config import parse_config
-from tests.daemon.daemon_harness import Daemon, start_daemon
 from tests.support.broker import Broker
 from tests.support.certificates import ServerCertificate, make_ca, make_server_certificate
+from tests.support.daemon_harness import Daemon, start_daemon
 
 PASSWORD = "pz-Tr0ub4dor&3-horse"
 WRONG_PASSWORD = "pz-wrong-battery-staple"
@@ -61,13 +61,13 @@ def test_password_file_and_tls_get_in(
     tmp_path: Path,
     secure_broker: Broker,
     certificate: ServerCertificate,
-    input_bundle: Path,
-    input_frames: Path,
+    bundle: Path,
+    photo_frames: Path,
     daemons: list[Daemon],
 ) -> None:
     password_file = _secret_file(tmp_path / "mqtt.pass", PASSWORD + "\n")
     overrides = _mqtt(secure_broker, certificate.ca, password_file=str(password_file))
-    daemon = start_daemon(tmp_path, secure_broker, input_bundle, input_frames, "pz/tls", overrides)
+    daemon = start_daemon(tmp_path, secure_broker, bundle, photo_frames, "pz/tls", overrides)
     daemons.append(daemon)
     assert daemon.watch.command("save", {})["ok"]  # subscribed and answering, over TLS
     assert "MQTT: connected to" in daemon.process.log()
@@ -93,8 +93,8 @@ def test_systemd_credential_gets_in(
     tmp_path: Path,
     secure_broker: Broker,
     certificate: ServerCertificate,
-    input_bundle: Path,
-    input_frames: Path,
+    bundle: Path,
+    photo_frames: Path,
     daemons: list[Daemon],
 ) -> None:
     credentials = tmp_path / "credentials"
@@ -103,8 +103,8 @@ def test_systemd_credential_gets_in(
     daemon = start_daemon(
         tmp_path,
         secure_broker,
-        input_bundle,
-        input_frames,
+        bundle,
+        photo_frames,
         "pz/cred",
         _mqtt(secure_broker, certificate.ca),
         env={"CREDENTIALS_DIRECTORY": str(credentials)},
@@ -118,16 +118,16 @@ def test_wrong_password_is_refused_with_backoff_and_no_crash(
     tmp_path: Path,
     secure_broker: Broker,
     certificate: ServerCertificate,
-    input_bundle: Path,
-    input_frames: Path,
+    bundle: Path,
+    photo_frames: Path,
     daemons: list[Daemon],
 ) -> None:
     password_file = _secret_file(tmp_path / "mqtt.pass", WRONG_PASSWORD)
     daemon = start_daemon(
         tmp_path,
         secure_broker,
-        input_bundle,
-        input_frames,
+        bundle,
+        photo_frames,
         "pz/wrong",
         _mqtt(secure_broker, certificate.ca, password_file=str(password_file)),
         wait_online=False,
@@ -152,8 +152,8 @@ def test_wrong_password_is_refused_with_backoff_and_no_crash(
 def test_a_broker_certificate_from_another_ca_is_refused(
     tmp_path: Path,
     secure_broker: Broker,
-    input_bundle: Path,
-    input_frames: Path,
+    bundle: Path,
+    photo_frames: Path,
     daemons: list[Daemon],
 ) -> None:
     other_ca, _ = make_ca(tmp_path / "other", "other-ca")
@@ -161,8 +161,8 @@ def test_a_broker_certificate_from_another_ca_is_refused(
     daemon = start_daemon(
         tmp_path,
         secure_broker,
-        input_bundle,
-        input_frames,
+        bundle,
+        photo_frames,
         "pz/ca",
         _mqtt(secure_broker, other_ca, password_file=str(password_file)),
         wait_online=False,
@@ -184,8 +184,8 @@ def test_a_broker_certificate_from_another_ca_is_refused(
 
 def test_an_empty_credential_file_means_no_password(
     tmp_path: Path,
-    input_bundle: Path,
-    input_frames: Path,
+    bundle: Path,
+    photo_frames: Path,
     daemons: list[Daemon],
 ) -> None:
     # scripts/install.sh creates /etc/personalizer/mqtt_password empty for brokers without one.
@@ -193,7 +193,7 @@ def test_an_empty_credential_file_means_no_password(
     credentials.mkdir()
     _secret_file(credentials / "mqtt_password", "")
     env = {"CREDENTIALS_DIRECTORY": str(credentials)}
-    document = {"model": {"bundle": str(input_bundle)}, "state": {"dir": str(tmp_path / "s")}}
+    document = {"model": {"bundle": str(bundle)}, "state": {"dir": str(tmp_path / "s")}}
     config = parse_config(document, tmp_path / "p.toml", env)
     assert config.mqtt.password is None and config.mqtt.password_source == ""
     with_user = parse_config({**document, "mqtt": {"username": "pz"}}, tmp_path / "p.toml", env)
@@ -202,6 +202,6 @@ def test_an_empty_credential_file_means_no_password(
     assert parse_config(document, tmp_path / "p.toml", env).mqtt.password is None
 
     with Broker() as broker:  # anonymous, as for a user without a password
-        daemon = start_daemon(tmp_path, broker, input_bundle, input_frames, "pz/anon", env=env)
+        daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/anon", env=env)
         daemons.append(daemon)
         assert daemon.watch.command("save", {})["ok"]

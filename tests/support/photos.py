@@ -86,3 +86,11 @@ def replay_folder(target: Path, names: list[str], copies: int = 1) -> Path:
         for copy in range(copies):
             shutil.copyfile(source, target / f"{position:03d}-{copy:03d}-{name}{source.suffix}")
     return target
+
+
+def photo_b64(name: str, index: int | None = None) -> str:
+    """Base64 of photo `name` (PNG), or of its `index`-th variant (JPEG), for MQTT commands."""
+    import base64
+
+    image = photo(name) if index is None else variant(name, index)
+    return base64.b64encode(encode(image, "PNG" if index is None else "JPEG")).decode("ascii")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..commands import Command, ResetCommand, SampleCommand, TrainCommand
+from ..commands import Command
 from ..config import GpioConfig
 from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
 from .pins import open_device
@@ -89,7 +89,7 @@ class ButtonPanel:
         def pressed() -> None:
             if self._debounce.accept(f"class:{class_name}"):
                 log.info("button: sample of class %s", class_name)
-                self._submit(SampleCommand(class_name=class_name, source="button"))
+                self._submit(Command.local("sample", {"class": class_name}, "button"))
 
         return pressed
 
@@ -98,7 +98,7 @@ class ButtonPanel:
             return
         action = "stop" if self._training else "start"
         log.info("train button: %s training", action)
-        self._submit(TrainCommand(action=action, source="button"))
+        self._submit(Command.local("train", {"action": action}, "button"))
 
     def _reset_pressed(self) -> None:
         # A short press does nothing harmful: it only says how to clear.
@@ -111,7 +111,7 @@ class ButtonPanel:
         if not self._debounce.accept("reset"):
             return
         log.warning("reset button held: clearing every sample and parameter")
-        self._submit(ResetCommand(class_name=None, source="button"))
+        self._submit(Command.local("reset", {"all": True}, "button"))
         if self._on_reset_held is not None:
             self._on_reset_held()
 

@@ -14,7 +14,6 @@ LED changes are printed as one line, e.g. ``LEDs: [cup] ( pen ) ( mug ) | status
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import threading
@@ -43,23 +42,28 @@ def simulated_config(config: GpioConfig, classes: Sequence[str]) -> GpioConfig:
         return next(free, None)
 
     buttons = config.class_buttons or tuple(
-        PinAssignment(c, pin) for c in classes if (pin := take()) is not None
+        PinAssignment.model_validate({"class": c, "pin": pin})
+        for c in classes
+        if (pin := take()) is not None
     )
     train = config.train_button if config.train_button is not None else take()
     reset = config.reset_button if config.reset_button is not None else take()
     status = config.status_led if config.status_led is not None else take()
     leds = config.class_leds or tuple(
-        PinAssignment(c, pin) for c in classes if (pin := take()) is not None
+        PinAssignment.model_validate({"class": c, "pin": pin})
+        for c in classes
+        if (pin := take()) is not None
     )
-    return dataclasses.replace(
-        config,
-        enabled=True,
-        pin_factory="mock",
-        class_buttons=buttons,
-        class_leds=leds,
-        train_button=train,
-        reset_button=reset,
-        status_led=status,
+    return config.model_copy(
+        update={
+            "enabled": True,
+            "pin_factory": "mock",
+            "class_buttons": buttons,
+            "class_leds": leds,
+            "train_button": train,
+            "reset_button": reset,
+            "status_led": status,
+        }
     )
 
 

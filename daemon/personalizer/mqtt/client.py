@@ -117,7 +117,7 @@ class MqttClient:
         )
         client.suppress_exceptions = True
         if config.username:
-            password = config.password.reveal() if config.password is not None else None
+            password = config.password.get_secret_value() if config.password is not None else None
             client.username_pw_set(config.username, password)
         if config.tls:
             try:
@@ -276,17 +276,6 @@ class MqttClient:
             return
         name = self.topics.command_name(topic)
         if name is None:
-            return
-        if len(message.payload) > self.config.max_payload_bytes:
-            self.result(
-                name,
-                {
-                    "ok": False,
-                    "error": f"payload is {len(message.payload)} bytes, more than the limit of "
-                    f"{self.config.max_payload_bytes} (mqtt.max_payload_bytes)",
-                    "request_id": None,
-                },
-            )
             return
         self.on_command(name, bytes(message.payload))
 

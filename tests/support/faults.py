@@ -1,52 +1,24 @@
-"""Shared pieces of the fault-injection tests: fixtures, process figures, an in-process daemon.
+"""Helpers of the fault-injection tests: process figures, a notify socket, an in-process daemon.
 
 The fault tests run the daemon two ways: the real `personalizer run` process (kill -9, broker
-faults) through tests/daemon/daemon_harness.py, and the `Service` in this test process when the
+faults) through tests/support/daemon_harness.py, and the `Service` in this test process when the
 fault is injected into one of its parts (a camera that stalls, a disk that fails, a notify
 socket), through :func:`start_service`. Both use a real mosquitto and a real bundle.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.daemon.conftest import CLASSES
-from tests.daemon.daemon_harness import base_sections
 from tests.support.broker import Broker
+from tests.support.daemon_harness import base_sections
 from tests.support.daemon_process import write_config
-
-__all__ = ["CLASSES", "fault_broker", "fault_bundle", "fault_frames"]
-
-
-@pytest.fixture
-def fault_broker() -> Iterator[Broker]:
-    """A mosquitto broker of its own on a free loopback port."""
-    with Broker() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def fault_bundle() -> Path:
-    """The small pooled test bundle (MobileNetV2 96 px, alpha 0.35, softmax, Adam)."""
-    from tests.support.bundles import BundleSpec, build_bundle
-
-    return build_bundle(BundleSpec())
-
-
-@pytest.fixture
-def fault_frames(tmp_path: Path) -> Path:
-    """A replay folder of four real photos, in CLASSES order."""
-    from tests.support.photos import replay_folder
-
-    return replay_folder(tmp_path / "frames", list(CLASSES))
 
 
 def rss_bytes(pid: int) -> int:
@@ -119,25 +91,13 @@ def service_config(
 
 def start_service(config: Any, source: Any = None, notifier: Any = None) -> Any:
     """A started in-process `Service` (the daemon minus the CLI); call `.shutdown()` after."""
-    from personalizer.model import TransferLearningModel
-    from personalizer.service import Service
-    from personalizer.trainer import StateStore
+    from personalizer.service import build_service
 
-    store = StateStore(config.state.dir)
-    store.prepare()
-    model = TransferLearningModel(
-        config.model.bundle, config.model.classes, num_threads=config.model.base_threads
-    )
-    service = Service(config, model, store, source=source, notifier=notifier)
+    service = build_service(config, source=source, notifier=notifier)
     service.start()
     return service
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    """Poll `predicate` every 50 ms; AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

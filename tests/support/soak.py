@@ -2,7 +2,7 @@
 switched on and off, a subscriber and periodic broker restarts; prints its figures.
 
     make soak                       # SOAK_SECONDS=600 by default
-    .venvs/board/bin/python -m tests.reliability.soak --seconds 60
+    .venvs/board/bin/python -m tests.support.soak --seconds 60
 
 Targets (exit status 1 when one is missed): RSS and open file descriptors flat (under 5% growth
 after the warm-up), no crash, no acknowledged sample lost.
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.daemon.conftest import CLASSES
-from tests.daemon.daemon_harness import base_sections
 from tests.support.broker import Broker
 from tests.support.bundles import BundleSpec, build_bundle
+from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
 from tests.support.photos import replay_folder

@@ -1,0 +1,135 @@
+"""The command payloads (`<root>/cmd/<name>`), one typed model each, as a discriminated union.
+
+A payload is a JSON object; the topic names the command, and parsing puts that name into the
+object's ``command`` tag, so :data:`CommandPayload` picks the model. Fields, defaults and types
+are declared here once; images are decoded (size checked from the header first) while the
+payload is validated, with the limits passed as ``context={"max_image_pixels": N}``. Whether a
+class exists is not checked here: classes change at run time, so the session checks it when the
+command runs.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationInfo,
+    model_validator,
+)
+
+from ..images import ImageDecodeError, decode_base64, decode_image
+from ..schema import StrictModel
+
+MAX_REQUEST_ID_LENGTH = 200
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+def _request_id(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("request_id must be a string or a number")
+    if isinstance(value, str) and len(value) > MAX_REQUEST_ID_LENGTH:
+        raise ValueError(f"request_id is longer than {MAX_REQUEST_ID_LENGTH} characters")
+    return value
+
+
+RequestId = Annotated[StrictStr | StrictInt | StrictFloat | None, BeforeValidator(_request_id)]
+
+
+def _image(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, np.ndarray):  # a local input (a button, the web page) hands pixels
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f'"image" must be a string (base64 JPEG, PNG or WebP), not {type(value).__name__}'
+        )
+    limit = (info.context or {}).get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS)
+    try:
+        return decode_image(decode_base64(value), limit)
+    except ImageDecodeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Image = Annotated[np.ndarray, BeforeValidator(_image)]
+ClassField = Annotated[StrictStr, Field(alias="class", min_length=1)]
+
+
+class Payload(StrictModel):
+    """What every command takes: an optional ``request_id``, echoed in the result."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    request_id: RequestId = None
+
+
+class SamplePayload(Payload):
+    """`sample`: take the current frame (or `image`) as a sample of class `class`."""
+
+    command: Literal["sample"] = "sample"
+    class_name: ClassField
+    image: Annotated[Image | None, Field(repr=False)] = None
+
+
+class TrainPayload(Payload):
+    """`train`: start or stop (pause) the background trainer."""
+
+    command: Literal["train"] = "train"
+    action: Literal["start", "stop"]
+
+
+class ClassifyPayload(Payload):
+    """`classify`: classify one given image (the camera is not involved)."""
+
+    command: Literal["classify"] = "classify"
+    image: Annotated[Image, Field(repr=False)]
+
+
+class ResetPayload(Payload):
+    """`reset`: clear one class's samples, or (`all`) every sample and parameter."""
+
+    command: Literal["reset"] = "reset"
+    class_name: Annotated[StrictStr | None, Field(alias="class")] = None
+    all: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ResetPayload:
+        if self.all == (self.class_name is not None):
+            raise ValueError('reset needs either {"class": "<name>"} or {"all": true}')
+        return self
+
+
+class SavePayload(Payload):
+    """`save`: write the state to disk now."""
+
+    command: Literal["save"] = "save"
+
+
+CommandPayload = Annotated[
+    SamplePayload | TrainPayload | ClassifyPayload | ResetPayload | SavePayload,
+    Field(discriminator="command"),
+]
+PAYLOADS: dict[str, type[Payload]] = {
+    typing.get_args(model.model_fields["command"].annotation)[0]: model
+    for model in typing.get_args(typing.get_args(CommandPayload)[0])
+}
+COMMAND_NAMES: tuple[str, ...] = tuple(PAYLOADS)
+PAYLOAD_ADAPTER: TypeAdapter[Any] = TypeAdapter(CommandPayload)
+
+
+def payload_fields(name: str) -> tuple[str, ...]:
+    """The JSON keys the command ``name`` takes (``request_id`` last)."""
+    model = PAYLOADS[name]
+    keys = [info.alias or key for key, info in model.model_fields.items()]
+    keys = [k for k in keys if k not in ("command", "request_id")]
+    return (*keys, "request_id")

@@ -1,0 +1,176 @@
+"""The checks a section's model cannot make alone: the file system, and one key against another.
+
+Each check takes the validated section, returns it (completed where the check fills something
+in: the bundle's class names, the password read from its file) and reports problems by key.
+The bundle is read with the runtime's own reader (``model.bundle.read_manifest``), so a bundle
+that passes here is found the same way by `personalizer run`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from ..errors import BundleError
+from ..schema import MISSING
+from .models import CameraConfig, GpioConfig, ModelConfig, MqttConfig, StateConfig, pin_key
+from .report import ConfigProblem
+
+Report = Callable[[str, object, str], None]
+
+
+def check_model(model: ModelConfig, report: Report) -> ModelConfig:
+    """The bundle exists, is an image bundle, and fits the class names (filled in if empty)."""
+    from ..model.bundle import read_manifest
+
+    if model.device is not None and model.delegate != "edgetpu":
+        report("model.device", model.device, 'applies to delegate = "edgetpu" only; remove it')
+    bundle = model.bundle
+    if bundle is None:
+        report("model.bundle", MISSING, "set it to a path (absolute, or relative to the config)")
+        return model
+    if not bundle.exists():
+        report(
+            "model.bundle",
+            str(bundle),
+            "no such file or folder; point it at a bundle folder or .zip",
+        )
+        return model
+    try:
+        manifest = read_manifest(bundle)
+    except BundleError as exc:
+        report("model.bundle", str(bundle), f"not a usable bundle: {exc}")
+        return model
+    if not manifest.is_image:
+        report(
+            "model.bundle",
+            str(bundle),
+            f"takes a {list(manifest.input_shape)} tensor, not camera images; the daemon runs "
+            "image bundles only (run this one with the Python API, personalizer."
+            "TransferLearningModel, or convert an image base)",
+        )
+    classes = model.classes
+    if classes and len(classes) != manifest.num_classes:
+        report(
+            "model.classes",
+            list(classes),
+            f"the bundle was converted for {manifest.num_classes} classes; list exactly "
+            f"{manifest.num_classes} names or convert a bundle with --num_classes",
+        )
+    if not classes:
+        classes = manifest.class_names
+    return model.model_copy(update={"classes": tuple(classes)})
+
+
+def check_camera(camera: CameraConfig, report: Report) -> CameraConfig:
+    """A replay camera has a path, and the path exists."""
+    if camera.source == "replay" and camera.path is None:
+        report("camera.path", MISSING, 'source = "replay" needs a folder of images or a video')
+    if camera.path is not None and not camera.path.exists():
+        report(
+            "camera.path",
+            str(camera.path),
+            "no such file or folder; give a folder of JPEG/PNG or a video file",
+        )
+    return camera
+
+
+def _read_secret(path: Path) -> SecretStr | None:
+    # scripts/install.sh creates the credential file empty when the broker needs no password:
+    # an empty file means "no password", not an empty one.
+    text = path.read_text(encoding="utf-8").rstrip("\r\n")
+    return SecretStr(text) if text else None
+
+
+def check_mqtt(mqtt: MqttConfig, environ: Mapping[str, str], report: Report) -> MqttConfig:
+    """Read the password (file or systemd credential); TLS files exist and pair up."""
+    password: SecretStr | None = None
+    source = ""
+    if mqtt.password_file is not None:
+        try:
+            password = _read_secret(mqtt.password_file)
+            source = f"file {mqtt.password_file}" if password else ""
+        except OSError as exc:
+            report(
+                "mqtt.password_file",
+                str(mqtt.password_file),
+                f"cannot be read ({exc.strerror or exc}); make it readable by the daemon's user "
+                "or use a systemd credential instead",
+            )
+    elif environ.get("CREDENTIALS_DIRECTORY"):
+        credential = Path(environ["CREDENTIALS_DIRECTORY"]) / mqtt.password_credential
+        if credential.is_file():
+            try:
+                password = _read_secret(credential)
+                source = f"systemd credential {mqtt.password_credential}" if password else ""
+            except OSError as exc:
+                report(
+                    "mqtt.password_credential",
+                    mqtt.password_credential,
+                    f"cannot be read ({exc.strerror or exc})",
+                )
+    if password is not None and not mqtt.username:
+        report("mqtt.username", "", "a password is set, so set the user name it belongs to")
+    for name in ("ca", "cert", "key"):
+        value = getattr(mqtt, name)
+        if value is not None and not value.is_file():
+            report(f"mqtt.{name}", str(value), "no such file; give the PEM file's path")
+    if (mqtt.cert is None) != (mqtt.key is None):
+        missing = "cert" if mqtt.cert is None else "key"
+        report(f"mqtt.{missing}", MISSING, "client certificates need both cert and key")
+    tls = mqtt.tls or mqtt.ca is not None or mqtt.cert is not None  # ca or cert turn TLS on
+    return mqtt.model_copy(update={"tls": tls}).with_password(password, source)
+
+
+def check_state(state: StateConfig, report: Report) -> StateConfig:
+    """The state folder is a folder this user can write (when it exists already)."""
+    directory = state.dir
+    if directory.exists() and not directory.is_dir():
+        report("state.dir", str(directory), "exists and is not a folder; choose a folder")
+    elif directory.exists() and not os.access(directory, os.W_OK | os.X_OK):
+        report(
+            "state.dir",
+            str(directory),
+            "is not writable by this user; fix its owner or choose another",
+        )
+    return state
+
+
+def check_gpio(gpio: GpioConfig, classes: tuple[str, ...] | None, report: Report) -> GpioConfig:
+    """Each pin once, one button/LED per class, every class known, something wired if enabled."""
+    keys = [pin_key(p) for p in gpio.pins()]
+    for pin in sorted({k for k in keys if keys.count(k) > 1}):
+        report("gpio", pin, f"pin {pin} is assigned twice; give each button and LED its own pin")
+    for key, entries, what in (
+        ("class_buttons", gpio.class_buttons, "button"),
+        ("class_leds", gpio.class_leds, "LED"),
+    ):
+        names = [a.class_name for a in entries]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            report(f"gpio.{key}", name, f"class {name!r} has more than one {what}")
+        for entry in entries if classes else ():
+            if entry.class_name not in classes:
+                report(
+                    f"gpio.{key}",
+                    entry.class_name,
+                    f"is not one of [model] classes: {', '.join(classes)}",
+                )
+    if gpio.enabled and not keys:
+        report(
+            "gpio.enabled",
+            True,
+            "no button or LED is configured: add [[gpio.class_buttons]] or set enabled = false",
+        )
+    return gpio
+
+
+def reporter(problems: list[ConfigProblem]) -> Report:
+    """A `Report` that appends to ``problems``."""
+
+    def report(key: str, value: object, allowed: str) -> None:
+        problems.append(ConfigProblem(key, value, allowed))
+
+    return report
