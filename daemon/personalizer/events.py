@@ -35,6 +35,8 @@ class StatusReport:
     version: str
     camera: CameraStatus
     warnings: tuple[str, ...] = ()
+    capacity: int = 0  # class slots of the bundle; `classes` are the active ones
+    last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class PredictionEvent:
     scores: Mapping[str, float]
     ts: float  # when the frame was captured (Unix seconds)
     frame: int
+    known: bool = True  # False: none of the taught classes (class_name is the unknown label)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,20 @@ class SampleEvent:
     ts: float
 
 
+@dataclass(frozen=True)
+class MetricsReport:
+    """A validation estimate from the board's own samples: `<root>/metrics` (retained)."""
+
+    accuracy: float | None  # None: too few samples to estimate
+    recall: Mapping[str, float | None]  # per class
+    confusion: Mapping[str, Mapping[str, int]]  # true class -> predicted class (or unknown) -> n
+    unknown_rate: float | None  # share of held-out samples of taught classes called unknown
+    samples: int
+    method: str  # how it was estimated, e.g. "5-fold cross-validation"
+    seconds: float  # what it cost
+    ts: float
+
+
 class EventSink(Protocol):
     """Something that wants to hear what the daemon does."""
 
@@ -85,6 +102,10 @@ class EventSink(Protocol):
 
     def sample(self, event: SampleEvent) -> None:
         """A sample was stored."""
+        ...
+
+    def metrics(self, report: MetricsReport) -> None:
+        """A new validation estimate."""
         ...
 
 
@@ -120,3 +141,7 @@ class EventFanout:
     def sample(self, event: SampleEvent) -> None:
         """Forward to every sink."""
         self._each("sample", event, list(self.sinks))
+
+    def metrics(self, report: MetricsReport) -> None:
+        """Forward to every sink."""
+        self._each("metrics", report, list(self.sinks))

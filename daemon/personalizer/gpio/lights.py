@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from ..config import GpioConfig
-from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 from .pins import open_device
 
 SAMPLE_BLINK_S = 0.15
@@ -97,6 +97,9 @@ class Lights:
     def sample(self, event: SampleEvent) -> None:
         """One blink per captured sample (in the background: never delays the caller)."""
         threading.Thread(target=self.flash, args=(1,), name="led-blink", daemon=True).start()
+
+    def metrics(self, report: MetricsReport) -> None:
+        """Not shown here."""
 
     def close(self) -> None:
         """Switch everything off and release the pins."""

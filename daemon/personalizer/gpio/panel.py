@@ -15,7 +15,7 @@ from typing import Any
 
 from ..commands import Command
 from ..config import GpioConfig
-from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 from .pins import open_device
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,9 @@ class ButtonPanel:
 
     def sample(self, event: SampleEvent) -> None:
         """Not needed by the buttons."""
+
+    def metrics(self, report: MetricsReport) -> None:
+        """Not shown here."""
 
     def close(self) -> None:
         """Release the pins."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..config import GpioConfig, PinAssignment, pin_key
-from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +159,6 @@ class KeyboardButtons:
 
     def sample(self, event: SampleEvent) -> None:
         """Nothing to show (the status LED blinks)."""
+
+    def metrics(self, report: MetricsReport) -> None:
+        """Nothing to show."""

@@ -28,10 +28,11 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config import MqttConfig
-from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 from .discovery import discovery_messages
 from .payloads import (
     loss_payload,
+    metrics_payload,
     prediction_payload,
     result_payload,
     sample_payload,
@@ -338,6 +339,10 @@ class MqttClient:
     def sample(self, event: SampleEvent) -> None:
         """Publish a stored sample."""
         self._publish(self.topics.sample, sample_payload(event), self.config.qos)
+
+    def metrics(self, report: MetricsReport) -> None:
+        """Publish a validation estimate, retained (so it is there after a restart of HA)."""
+        self._publish(self.topics.metrics, metrics_payload(report), self.config.qos, retain=True)
 
     def result(self, name: str, result: dict[str, Any]) -> None:
         """Publish the result of the command `name` (dropped while offline)."""

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from ..events import LossEvent, PredictionEvent, SampleEvent, StatusReport
+from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
@@ -33,6 +33,8 @@ def status_payload(report: StatusReport) -> bytes:
                 "error": report.camera.error,
             },
             "warnings": list(report.warnings),
+            "capacity": report.capacity,
+            "last_loss": None if report.last_loss is None else _finite(report.last_loss),
         }
     )
 
@@ -46,6 +48,7 @@ def prediction_payload(event: PredictionEvent) -> bytes:
             "scores": {name: round(float(p), 6) for name, p in event.scores.items()},
             "ts": round(event.ts, 6),
             "frame": event.frame,
+            "known": event.known,
         }
     )
 
@@ -70,6 +73,26 @@ def sample_payload(event: SampleEvent) -> bytes:
             "count": event.count,
             "source": event.source,
             "ts": round(event.ts, 6),
+        }
+    )
+
+
+def metrics_payload(report: MetricsReport) -> bytes:
+    """`<root>/metrics`."""
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 6)
+
+    return _dumps(
+        {
+            "accuracy": rounded(report.accuracy),
+            "recall": {name: rounded(r) for name, r in report.recall.items()},
+            "confusion": {t: dict(row) for t, row in report.confusion.items()},
+            "unknown_rate": rounded(report.unknown_rate),
+            "samples": report.samples,
+            "method": report.method,
+            "seconds": round(report.seconds, 3),
+            "ts": round(report.ts, 6),
         }
     )
 

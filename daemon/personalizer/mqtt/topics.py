@@ -37,6 +37,11 @@ class Topics:
         return f"{self.root}/sample"
 
     @property
+    def metrics(self) -> str:
+        """Validation estimates, retained."""
+        return f"{self.root}/metrics"
+
+    @property
     def commands(self) -> str:
         """The subscription that receives every command (one level below cmd/)."""
         return f"{self.root}/cmd/+"
