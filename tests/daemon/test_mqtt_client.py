@@ -64,6 +64,8 @@ def test_online_and_status_are_retained_for_late_subscribers(broker, make_client
             "version": "1.0.0",
             "camera": {"source": "replay", "ok": True, "error": None},
             "warnings": [],
+            "capacity": 0,
+            "last_loss": None,
         }
     client.stop()
     with MqttWatch(broker.host, broker.port, "t/retained") as watch:
