@@ -81,5 +81,9 @@ class StateFileNotFound(StateFileError, FileNotFoundError):
     """There is no state file at the given path."""
 
 
+class StateWriteError(PersonalizerError, OSError):
+    """The state could not be written (disk full, I/O error, read-only); nothing was changed."""
+
+
 class StateBundleMismatch(StateFileError):
     """A state file was written for another bundle (other ``bundle_id``) or other classes."""
