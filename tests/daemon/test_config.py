@@ -69,7 +69,7 @@ def test_shipped_config_documents_every_key_and_parses(bundle, tmp_path):
         example = re.match(r"^# (?:\[\[[a-z]+\.)?([a-z_]+)(?: = |\]\])", line)
         if example:
             commented.setdefault(current, set()).add(example.group(1))
-    for section in ("model", "camera", "inference", "training", "mqtt", "state", "gpio"):
+    for section in ("model", "camera", "inference", "training", "mqtt", "state", "gpio", "web"):
         known = set(vars(getattr(config, section)))
         known -= {"password", "password_source"}
         written = set(document[section])

@@ -33,6 +33,7 @@ from .models import (
     PinAssignment,
     StateConfig,
     TrainingConfig,
+    WebConfig,
     class_name_problem,
     default_topic_prefix,
     pin_key,
@@ -51,6 +52,7 @@ __all__ = [
     "PinAssignment",
     "StateConfig",
     "TrainingConfig",
+    "WebConfig",
     "class_name_problem",
     "default_topic_prefix",
     "load_config",
@@ -72,6 +74,7 @@ class Config(StrictModel):
     mqtt: MqttConfig
     state: StateConfig
     gpio: GpioConfig
+    web: WebConfig
 
     def summary(self) -> str:
         """One line that says what this configuration will do."""
@@ -85,7 +88,7 @@ class Config(StrictModel):
             f"config OK: bundle {self.model.bundle} classes [{classes}], camera {camera} "
             f"{self.camera.width}x{self.camera.height}@{self.camera.fps:g}fps, "
             f"mqtt {self.mqtt.host}:{self.mqtt.port} topic {self.mqtt.topic_prefix}, "
-            f"state {self.state.dir}"
+            f"state {self.state.dir}" + (f", web {self.web.url}" if self.web.enabled else "")
         )
 
 
@@ -136,6 +139,8 @@ def parse_config(
     if "gpio" in sections:
         classes = sections["model"].classes if "model" in sections else None
         sections["gpio"] = checks.check_gpio(sections["gpio"], classes, report)
+    if "web" in sections:
+        sections["web"] = checks.check_web(sections["web"], environ, report)
     if problems:
         raise ConfigError(source, problems)
     return Config(source=source, **sections)

@@ -9,6 +9,7 @@ that passes here is found the same way by `personalizer run`.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,7 +17,15 @@ from pydantic import SecretStr
 
 from ..errors import BundleError
 from ..schema import MISSING
-from .models import CameraConfig, GpioConfig, ModelConfig, MqttConfig, StateConfig, pin_key
+from .models import (
+    CameraConfig,
+    GpioConfig,
+    ModelConfig,
+    MqttConfig,
+    StateConfig,
+    WebConfig,
+    pin_key,
+)
 from .report import ConfigProblem
 
 Report = Callable[[str, object, str], None]
@@ -85,33 +94,46 @@ def _read_secret(path: Path) -> SecretStr | None:
     return SecretStr(text) if text else None
 
 
-def check_mqtt(mqtt: MqttConfig, environ: Mapping[str, str], report: Report) -> MqttConfig:
-    """Read the password (file or systemd credential); TLS files exist and pair up."""
-    password: SecretStr | None = None
-    source = ""
-    if mqtt.password_file is not None:
+def _password(
+    section: str,
+    password_file: Path | None,
+    credential_name: str,
+    environ: Mapping[str, str],
+    report: Report,
+) -> tuple[SecretStr | None, str]:
+    """The password of ``section`` from its file, else from the systemd credential, and where
+    it came from (for the log); (None, "") when there is none."""
+    if password_file is not None:
         try:
-            password = _read_secret(mqtt.password_file)
-            source = f"file {mqtt.password_file}" if password else ""
+            password = _read_secret(password_file)
+            return password, f"file {password_file}" if password else ""
         except OSError as exc:
             report(
-                "mqtt.password_file",
-                str(mqtt.password_file),
+                f"{section}.password_file",
+                str(password_file),
                 f"cannot be read ({exc.strerror or exc}); make it readable by the daemon's user "
                 "or use a systemd credential instead",
             )
     elif environ.get("CREDENTIALS_DIRECTORY"):
-        credential = Path(environ["CREDENTIALS_DIRECTORY"]) / mqtt.password_credential
+        credential = Path(environ["CREDENTIALS_DIRECTORY"]) / credential_name
         if credential.is_file():
             try:
                 password = _read_secret(credential)
-                source = f"systemd credential {mqtt.password_credential}" if password else ""
+                return password, f"systemd credential {credential_name}" if password else ""
             except OSError as exc:
                 report(
-                    "mqtt.password_credential",
-                    mqtt.password_credential,
+                    f"{section}.password_credential",
+                    credential_name,
                     f"cannot be read ({exc.strerror or exc})",
                 )
+    return None, ""
+
+
+def check_mqtt(mqtt: MqttConfig, environ: Mapping[str, str], report: Report) -> MqttConfig:
+    """Read the password (file or systemd credential); TLS files exist and pair up."""
+    password, source = _password(
+        "mqtt", mqtt.password_file, mqtt.password_credential, environ, report
+    )
     if password is not None and not mqtt.username:
         report("mqtt.username", "", "a password is set, so set the user name it belongs to")
     for name in ("ca", "cert", "key"):
@@ -165,6 +187,32 @@ def check_gpio(gpio: GpioConfig, classes: tuple[str, ...] | None, report: Report
             "no button or LED is configured: add [[gpio.class_buttons]] or set enabled = false",
         )
     return gpio
+
+
+def check_web(web: WebConfig, environ: Mapping[str, str], report: Report) -> WebConfig:
+    """Read the page's password (file or systemd credential); the TLS certificate and key
+    exist, pair up and load."""
+    password, source = _password("web", web.password_file, web.password_credential, environ, report)
+    for name in ("tls_cert", "tls_key"):
+        value = getattr(web, name)
+        if value is not None and not value.is_file():
+            report(f"web.{name}", str(value), "no such file; give the PEM file's path")
+    if (web.tls_cert is None) != (web.tls_key is None):
+        missing = "tls_cert" if web.tls_cert is None else "tls_key"
+        report(f"web.{missing}", MISSING, "HTTPS needs both tls_cert and tls_key")
+    elif web.tls_cert is not None and web.tls_cert.is_file() and web.tls_key.is_file():
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                web.tls_cert, web.tls_key
+            )
+        except (ssl.SSLError, OSError) as exc:
+            report(
+                "web.tls_cert",
+                str(web.tls_cert),
+                f"cannot be used with web.tls_key {web.tls_key} ({exc}); give a PEM "
+                "certificate and the PEM private key that belongs to it",
+            )
+    return web.with_password(password, source)
 
 
 def reporter(problems: list[ConfigProblem]) -> Report:

@@ -8,6 +8,7 @@ the config file's folder, which validation receives as ``context={"base": folder
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -388,3 +389,100 @@ SECTIONS: dict[str, type[StrictModel]] = {
     "state": StateConfig,
     "gpio": GpioConfig,
 }
+
+
+# --- [web] ----------------------------------------------------------------------------------
+
+LOOPBACK = "127.0.0.1"
+_LISTEN_HINT = 'must be "HOST:PORT", e.g. "0.0.0.0:8080", "127.0.0.1:8080" or "[::]:8080"'
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (IPv6 in brackets) as ``(host, port)``; ValueError saying what is allowed."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]+):(\d{1,5})", value)
+    if match is None:
+        raise ValueError(_LISTEN_HINT)
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{_LISTEN_HINT}; the port goes from 1 to 65535")
+    if match.group(1) is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{_LISTEN_HINT}; [{host}] is not an IPv6 address") from None
+    return host, port
+
+
+def _listen(value: str) -> str:
+    parse_listen(value)
+    return value
+
+
+class WebConfig(StrictModel):
+    """`[web]`: the board's own web page (camera, scores, samples, training)."""
+
+    enabled: StrictBool = False
+    listen: Annotated[StrictStr, AfterValidator(_listen)] = "0.0.0.0:8080"
+    password_file: ConfigPath = None
+    password_credential: Annotated[StrictStr, AfterValidator(_credential_name)] = "web_password"
+    tls_cert: ConfigPath = None
+    tls_key: ConfigPath = None
+    # Read by .checks from password_file or the systemd credential, never from this file.
+    _password: SecretStr | None = PrivateAttr(None)
+    _password_source: str = PrivateAttr("")
+
+    @property
+    def password(self) -> SecretStr | None:
+        """The page's password (from `password_file` or the systemd credential), if any."""
+        return self._password
+
+    @property
+    def password_source(self) -> str:
+        """Where the password came from, for the log (never the password itself)."""
+        return self._password_source
+
+    def with_password(self, password: SecretStr | None, source: str) -> WebConfig:
+        """A copy that carries ``password``, read from ``source``."""
+        copy = self.model_copy()
+        copy._password, copy._password_source = password, source
+        return copy
+
+    @property
+    def tls(self) -> bool:
+        """True when the page is served over HTTPS (`tls_cert` and `tls_key`)."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def bind(self) -> tuple[str, int]:
+        """Where the server listens: `listen`, or loopback only while no password is set."""
+        host, port = parse_listen(self.listen)
+        if self.password is None and not _is_loopback(host):
+            return LOOPBACK, port
+        return host, port
+
+    @property
+    def url(self) -> str | None:
+        """The page's address for people and Home Assistant (`configuration_url`), or None
+        when the page is off. A wildcard `listen` (0.0.0.0, ::) gives the board's host name."""
+        if not self.enabled:
+            return None
+        host, port = self.bind
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        elif ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{port}/"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+SECTIONS["web"] = WebConfig
