@@ -36,6 +36,7 @@ class StatusReport:
     camera: CameraStatus
     warnings: tuple[str, ...] = ()
     capacity: int = 0  # class slots of the bundle; `classes` are the active ones
+    class_slots: Mapping[int, str] = field(default_factory=dict)  # slot -> name (not published)
     last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
 
 

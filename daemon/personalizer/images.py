@@ -1,7 +1,9 @@
-"""Decoding images that arrive from outside (MQTT commands), with the size checked first.
+"""Decoding images that arrive from outside (MQTT commands, the web page), size checked first.
 
-The pixel count is read from the file header and checked against the limit *before* any pixel is
-decoded, so a small file that claims a gigantic image (a decompression bomb) costs nothing.
+JPEG, PNG and WebP (what phones and browsers produce). The pixel count is read from the file
+header and checked against the limit *before* any pixel is decoded, so a small file that claims
+a gigantic image (a decompression bomb) costs nothing. A photo's EXIF orientation is applied, so
+a phone picture taken upright is used upright, as the phone shows it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import re
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-ACCEPTED_FORMATS = ("JPEG", "PNG")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
@@ -30,14 +32,15 @@ def decode_base64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ImageDecodeError(
-            "image is not valid base64; send the JPEG or PNG file's bytes base64-encoded"
+            "image is not valid base64; send the JPEG, PNG or WebP file's bytes base64-encoded"
         ) from None
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode JPEG or PNG bytes into an HxWx3 uint8 RGB array of at most `max_pixels` pixels."""
+    """Decode JPEG, PNG or WebP bytes into an upright HxWx3 uint8 RGB array of at most
+    `max_pixels` pixels."""
     if not data:
-        raise ImageDecodeError("image is empty; send a base64-encoded JPEG or PNG")
+        raise ImageDecodeError("image is empty; send a base64-encoded JPEG, PNG or WebP")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -49,11 +52,11 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                         f"limit of {max_pixels} pixels (mqtt.max_image_pixels); send a smaller "
                         "image"
                     )
-                rgb = image.convert("RGB")
+                rgb = ImageOps.exif_transpose(image).convert("RGB")
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        raise ImageDecodeError("image is not a JPEG or PNG file; send a JPEG or PNG") from None
+        raise ImageDecodeError("image is not a JPEG, PNG or WebP file; send one of those") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(
             f"image has more than the limit of {max_pixels} pixels (mqtt.max_image_pixels); "
@@ -70,8 +73,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> bytes:
-    """Encode an HxWx3 uint8 RGB array as JPEG or PNG bytes (for clients and tests)."""
+    """Encode an HxWx3 uint8 RGB array as JPEG, PNG or WebP bytes."""
     buffer = io.BytesIO()
-    options = {"quality": quality} if fmt == "JPEG" else {}
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(buffer, format=fmt, **options)
     return buffer.getvalue()

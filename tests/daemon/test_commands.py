@@ -111,7 +111,7 @@ def test_data_url_prefix_is_accepted():
         ("classify", {}, 'classify needs "image"'),
         ("classify", {"image": 5}, '"image" must be a string (base64 JPEG, PNG or WebP), not int'),
         ("classify", {"image": "!!not base64!!"}, "image is not valid base64"),
-        ("classify", {"image": b64(b"GIF89a not an image")}, "image is not a JPEG or PNG"),
+        ("classify", {"image": b64(b"GIF89a not an image")}, "image is not a JPEG, PNG or WebP"),
         ("classify", {"image": b64(b"")}, "image is empty"),
         ("reset", {}, 'reset needs either {"class": "<name>"} or {"all": true}'),
         ("reset", {"all": True, "class": "cup"}, "reset needs either"),

@@ -96,7 +96,7 @@ def test_bad_commands_get_ok_false_with_a_reason_and_change_nothing(run_daemon):
         ("sample", "not json at all", "payload is not JSON"),
         ("sample", {"class": 7}, '"class" must be a string, not int'),
         ("sample", {"class": "dog"}, 'unknown class "dog"'),
-        ("sample", {"class": "cat", "image": garbage}, "image is not a JPEG or PNG"),
+        ("sample", {"class": "cat", "image": garbage}, "image is not a JPEG, PNG or WebP"),
         ("classify", {"image": "@@@"}, "image is not valid base64"),
         # Refused before it is even parsed, so no request_id can come back.
         ("classify", json.dumps({"image": huge}), "more than the limit of 65536"),

@@ -135,22 +135,29 @@ def test_home_assistant_discovery_describes_one_device_and_is_republished_on_ha_
         )
         config = sensor.json()
         assert config["state_topic"] == "t/ha/kitchen/prediction"
-        assert config["device_class"] == "enum" and config["options"] == ["cup", "pen"]
+        assert config["device_class"] == "enum"
+        assert config["options"] == ["cup", "pen", "unknown"]
         assert config["value_template"] == "{{ value_json['class'] }}"
         assert config["availability_topic"] == "t/ha/kitchen/availability"
         assert config["payload_available"] == "online"
         assert config["unique_id"] == f"{node}_predicted_class"
         assert config["device"]["identifiers"] == [node]
         button = watch.wait_for(
-            f"homeassistant/button/{node}/sample_class_1/config", exact_topic=True
+            f"homeassistant/button/{node}/sample_slot_1/config", exact_topic=True
         ).json()
         assert button["command_topic"] == "t/ha/kitchen/cmd/sample"
         assert json.loads(button["payload_press"]) == {"class": "pen"}
-        start = watch.wait_for(
-            f"homeassistant/button/{node}/train_start/config", exact_topic=True
+        assert button["unique_id"] == f"{node}_sample_slot_1"
+        switch = watch.wait_for(
+            f"homeassistant/switch/{node}/training/config", exact_topic=True
         ).json()
-        assert json.loads(start["payload_press"]) == {"action": "start"}
-        for object_id in ("confidence", "loss", "samples", "training_state"):
+        assert json.loads(switch["payload_on"]) == {"action": "start"}
+        assert (switch["state_on"], switch["state_off"]) == ("training", "idle")
+        camera = watch.wait_for(
+            f"homeassistant/binary_sensor/{node}/camera/config", exact_topic=True
+        ).json()
+        assert camera["device_class"] == "problem" and camera["state_topic"].endswith("/status")
+        for object_id in ("confidence", "loss", "samples", "accuracy", "warnings"):
             watch.wait_for(f"homeassistant/sensor/{node}/{object_id}/config", exact_topic=True)
         mark = watch.mark()
         watch.client.publish("homeassistant/status", "online").wait_for_publish(5)
@@ -162,6 +169,64 @@ def test_home_assistant_discovery_describes_one_device_and_is_republished_on_ha_
             f"homeassistant/sensor/{node}/predicted_class/config", exact_topic=True
         )
         assert retained.retain and retained.json() == config
+
+
+def _retained_configs(broker, root: str) -> dict[str, dict]:
+    """The discovery configs the broker keeps for the node of ``root`` (non-empty ones)."""
+    node = root.replace("/", "_")
+    with MqttWatch(broker.host, broker.port, root, (f"homeassistant/+/{node}/+/config",)) as w:
+        time.sleep(1.0)
+        found = {
+            m.topic: m.json()
+            for m in w.messages
+            if m.retain and m.payload and m.topic.endswith("/config")
+        }
+    return found
+
+
+def test_discovery_follows_the_classes_and_clears_what_it_no_longer_announces(broker, make_client):
+    root, node = "t/ha/shed", "t_ha_shed"
+    with MqttWatch(broker.host, broker.port, root, ()) as old:
+        # What an older version left: a button per list position, start/stop buttons.
+        for legacy in ("button/t_ha_shed/sample_class_0", "button/t_ha_shed/train_start"):
+            old.client.publish(f"homeassistant/{legacy}/config", "{}", retain=True)
+        old.client.publish("homeassistant/button/t_ha_shed/train_start/config", "{}", 1, True)
+    client = make_client(root, homeassistant_discovery=True, commands=["sample"])
+    client.start()
+    assert client.wait_connected(10)
+    wait_until(
+        lambda: (
+            f"homeassistant/button/{node}/sample_slot_0/config" in _retained_configs(broker, root)
+        ),
+        10,
+        "the slot buttons",
+    )
+    configs = _retained_configs(broker, root)
+    assert f"homeassistant/button/{node}/sample_class_0/config" not in configs
+    assert f"homeassistant/button/{node}/train_start/config" not in configs
+    # "train" is switched off: no training switch.
+    assert f"homeassistant/switch/{node}/training/config" not in configs
+    # Slot 1 renamed, slot 0 removed, a class added in slot 2: one status is enough.
+    report = status(0)
+    client.status(
+        StatusReport(
+            report.state, ("mug", "lamp"), {"mug": 0, "lamp": 0}, report.bundle,
+            report.version, report.camera, capacity=4, class_slots={1: "mug", 2: "lamp"},
+        )
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            f"homeassistant/button/{node}/sample_slot_2/config" in _retained_configs(broker, root)
+        ),
+        10,
+        "the new class's button",
+    )
+    configs = _retained_configs(broker, root)
+    assert json.loads(configs[f"homeassistant/button/{node}/sample_slot_1/config"][
+        "payload_press"]) == {"class": "mug"}  # fmt: skip
+    assert f"homeassistant/button/{node}/sample_slot_0/config" not in configs
+    options = configs[f"homeassistant/sensor/{node}/predicted_class/config"]["options"]
+    assert options == ["mug", "lamp", "unknown"]
 
 
 def test_callbacks_survive_concurrent_publishing(broker, make_client):

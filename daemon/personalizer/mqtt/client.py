@@ -21,7 +21,7 @@ import ssl
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config import MqttConfig
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
-from .discovery import discovery_messages
+from . import discovery
 from .payloads import (
     loss_payload,
     metrics_payload,
@@ -86,13 +86,22 @@ class MqttClient:
     def __init__(
         self,
         config: MqttConfig,
-        classes: Sequence[str],
+        classes: Mapping[int, str] | Sequence[str],
         version: str,
         on_command: CommandHandler,
+        *,
+        unknown_label: str = "unknown",
+        configuration_url: str | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.topic_prefix)
-        self.classes = tuple(classes)
+        self.classes: dict[int, str] = (
+            dict(classes) if isinstance(classes, Mapping) else dict(enumerate(classes))
+        )
+        self.unknown_label = unknown_label
+        self.configuration_url = configuration_url
+        self._discovery_lock = threading.Lock()
+        self._announced: set[str] = set()  # the discovery config topics published now
         self.version = version
         self.on_command = on_command
         self._connected = threading.Event()
@@ -203,6 +212,9 @@ class MqttClient:
             client.subscribe(self.topics.commands, qos=self.config.qos)
         if self.config.homeassistant_discovery:
             client.subscribe(f"{self.config.discovery_prefix}/status", qos=1)
+            # Retained configs of entities this daemon announced before (other classes, older
+            # versions) come back here and are cleared unless still announced.
+            client.subscribe(discovery.subscription(self.config.discovery_prefix, self.topics), 1)
         self._connected.set()
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         with self._status_lock:
@@ -275,6 +287,13 @@ class MqttClient:
                 log.info("MQTT: Home Assistant came online; republishing discovery")
                 self._publish_discovery()
             return
+        if self.config.homeassistant_discovery and topic.endswith("/config") and message.payload:
+            with self._discovery_lock:
+                stale = topic not in self._announced
+            if stale and topic.startswith(f"{self.config.discovery_prefix}/"):
+                log.info("MQTT: clearing the discovery config %s (no longer announced)", topic)
+                self._client.publish(topic, b"", qos=1, retain=True)
+            return
         name = self.topics.command_name(topic)
         if name is None:
             return
@@ -311,16 +330,37 @@ class MqttClient:
             unsent.append(info)
             return True
 
+    def _discovery_device(self) -> discovery.DiscoveryDevice:
+        return discovery.DiscoveryDevice(
+            prefix=self.config.discovery_prefix,
+            topics=self.topics,
+            classes=dict(self.classes),
+            commands=self.config.commands,
+            version=self.version,
+            qos=self.config.qos,
+            unknown_label=self.unknown_label,
+            configuration_url=self.configuration_url,
+        )
+
     def _publish_discovery(self) -> None:
         if not self.config.homeassistant_discovery or not self.connected:
             return
-        for message in discovery_messages(
-            self.config.discovery_prefix, self.topics, self.classes, self.version, self.config.qos
-        ):
+        messages = discovery.discovery_messages(self._discovery_device())
+        with self._discovery_lock:
+            gone = discovery.stale_topics(self._announced, (m.topic for m in messages))
+            self._announced = {m.topic for m in messages}
+        for message in [*messages, *discovery.clearing(gone)]:
             self._client.publish(message.topic, message.payload, qos=1, retain=True)
 
     def status(self, report: StatusReport) -> None:
-        """Publish the status, retained; it is also republished on every reconnect."""
+        """Publish the status, retained; it is also republished on every reconnect.
+
+        When the classes changed (added, renamed, removed on the board), the discovery configs
+        follow.
+        """
+        if report.class_slots and dict(report.class_slots) != self.classes:
+            self.classes = dict(report.class_slots)
+            self._publish_discovery()
         payload = status_payload(report)
         with self._status_lock:
             self._status = payload

@@ -1,30 +1,56 @@
 """Home Assistant MQTT discovery: the retained config messages that make the daemon a device.
 
 Topics follow Home Assistant's documented scheme `<discovery_prefix>/<component>/<node_id>/
-<object_id>/config`; every entity shares one `device` block and the daemon's availability topic,
-so Home Assistant shows one device with sensors (predicted class, confidence, loss, samples,
-training state) and buttons (start/stop training, take a sample of each class).
+<object_id>/config`; every entity shares one `device` block and the daemon's availability topic.
+Only what works is announced:
+
+- sensors: the predicted class (with `unknown`; the scores as attributes), its confidence,
+  validation accuracy (retained `metrics`; recall and confusion as attributes), the last
+  training loss and the samples (retained `status`; per class as attributes), the warnings;
+- a `binary_sensor` for the camera (device class `problem`; the error as an attribute);
+- a `switch` for training and a sample button per class, but only while those commands are
+  switched on (`[mqtt] commands`).
+
+Unique ids follow the class *slot*, not the name or the position in a list: renaming a class
+keeps its entity, and a new class in a free slot is a new button. Entities that are no longer
+announced (a removed class, a switched-off command, the names of older versions) are cleared
+with an empty retained config: :func:`stale_topics` says which.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .topics import Topics
 
 MANUFACTURER = "tflite-personalizer"
+COMPONENTS = ("sensor", "binary_sensor", "switch", "button")
 
 
 @dataclass(frozen=True)
 class DiscoveryMessage:
-    """One discovery config: publish `payload` retained on `topic`."""
+    """One discovery config: publish `payload` retained on `topic` (empty: remove it)."""
 
     topic: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class DiscoveryDevice:
+    """What discovery says about the daemon: its topics, classes, commands and version."""
+
+    prefix: str
+    topics: Topics
+    classes: Mapping[int, str]  # slot -> name
+    commands: Sequence[str]  # the enabled MQTT commands
+    version: str
+    qos: int
+    unknown_label: str = "unknown"
+    configuration_url: str | None = None
 
 
 def node_id(topics: Topics) -> str:
@@ -32,133 +58,162 @@ def node_id(topics: Topics) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", topics.root)
 
 
-def _entity(
-    base: dict[str, Any], component: str, object_id: str, config: dict[str, Any], prefix: str
-) -> DiscoveryMessage:
-    node = base["device"]["identifiers"][0]
-    document = {**base, **config, "unique_id": f"{node}_{object_id}"}
-    topic = f"{prefix}/{component}/{node}/{object_id}/config"
-    return DiscoveryMessage(topic, json.dumps(document, separators=(",", ":")).encode("utf-8"))
+def config_topic(prefix: str, component: str, node: str, object_id: str) -> str:
+    """Where the config of one entity is published."""
+    return f"{prefix}/{component}/{node}/{object_id}/config"
 
 
-def discovery_messages(
-    prefix: str, topics: Topics, classes: Sequence[str], version: str, qos: int
-) -> list[DiscoveryMessage]:
-    """Every discovery config for a daemon with these topics and classes."""
+def subscription(prefix: str, topics: Topics) -> str:
+    """The topic filter that sees every config this daemon ever announced (retained)."""
+    return f"{prefix}/+/{node_id(topics)}/+/config"
+
+
+def _device(device: DiscoveryDevice, node: str) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "identifiers": [node],
+        "name": f"Personalizer {device.topics.root.rsplit('/', 1)[-1]}",
+        "manufacturer": MANUFACTURER,
+        "model": "on-device personalized image classifier",
+        "sw_version": device.version,
+    }
+    if device.configuration_url:
+        block["configuration_url"] = device.configuration_url
+    return block
+
+
+def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
+    """Every discovery config of ``device``."""
+    topics = device.topics
     node = node_id(topics)
     base: dict[str, Any] = {
         "availability_topic": topics.availability,
         "payload_available": "online",
         "payload_not_available": "offline",
-        "qos": qos,
-        "device": {
-            "identifiers": [node],
-            "name": f"Personalizer {topics.root.rsplit('/', 1)[-1]}",
-            "manufacturer": MANUFACTURER,
-            "model": "on-device personalized image classifier",
-            "sw_version": version,
-        },
-        "origin": {"name": MANUFACTURER, "sw_version": version},
+        "qos": device.qos,
+        "device": _device(device, node),
+        "origin": {"name": MANUFACTURER, "sw_version": device.version},
     }
+
+    def entity(component: str, object_id: str, config: dict[str, Any]) -> DiscoveryMessage:
+        document = {**base, **config, "unique_id": f"{node}_{object_id}"}
+        return DiscoveryMessage(
+            config_topic(device.prefix, component, node, object_id),
+            json.dumps(document, separators=(",", ":")).encode("utf-8"),
+        )
+
+    names = list(device.classes.values())
     messages = [
-        _entity(
-            base,
-            "sensor",
-            "predicted_class",
-            {
-                "name": "Predicted class",
-                "state_topic": topics.prediction,
-                "value_template": "{{ value_json['class'] }}",
-                "device_class": "enum",
-                "options": list(classes),
-                "icon": "mdi:image-search",
-            },
-            prefix,
-        ),
-        _entity(
-            base,
-            "sensor",
-            "confidence",
-            {
-                "name": "Confidence",
-                "state_topic": topics.prediction,
-                "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
-                "unit_of_measurement": "%",
-                "state_class": "measurement",
-                "icon": "mdi:percent",
-            },
-            prefix,
-        ),
-        _entity(
-            base,
-            "sensor",
-            "loss",
-            {
-                "name": "Training loss",
-                "state_topic": topics.loss,
-                "value_template": "{{ value_json.loss }}",
-                "state_class": "measurement",
-                "icon": "mdi:chart-bell-curve-cumulative",
-                "entity_category": "diagnostic",
-            },
-            prefix,
-        ),
-        _entity(
-            base,
-            "sensor",
-            "samples",
-            {
-                "name": "Samples",
-                "state_topic": topics.status,
-                "value_template": "{{ value_json.samples.values() | sum }}",
-                "state_class": "measurement",
-                "icon": "mdi:image-multiple",
-            },
-            prefix,
-        ),
-        _entity(
-            base,
-            "sensor",
-            "training_state",
-            {
+        entity("sensor", "predicted_class", {
+            "name": "Predicted class",
+            "state_topic": topics.prediction,
+            "value_template": "{{ value_json['class'] }}",
+            "device_class": "enum",
+            "options": [*names, device.unknown_label],
+            "json_attributes_topic": topics.prediction,
+            "json_attributes_template": "{{ value_json.scores | tojson }}",
+            "icon": "mdi:image-search",
+        }),
+        entity("sensor", "confidence", {
+            "name": "Confidence",
+            "state_topic": topics.prediction,
+            "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "icon": "mdi:percent",
+        }),
+        entity("sensor", "accuracy", {
+            "name": "Validation accuracy",
+            "state_topic": topics.metrics,
+            "value_template": (
+                "{{ (value_json.accuracy * 100) | round(1) "
+                "if value_json.accuracy is not none else None }}"
+            ),
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "json_attributes_topic": topics.metrics,
+            "json_attributes_template": (
+                "{{ {'recall': value_json.recall, 'confusion': value_json.confusion, "
+                "'unknown_rate': value_json.unknown_rate, 'samples': value_json.samples, "
+                "'method': value_json.method} | tojson }}"
+            ),
+            "icon": "mdi:bullseye-arrow",
+            "entity_category": "diagnostic",
+        }),
+        entity("sensor", "loss", {
+            "name": "Training loss",
+            "state_topic": topics.status,
+            "value_template": "{{ value_json.last_loss }}",
+            "state_class": "measurement",
+            "suggested_display_precision": 4,
+            "icon": "mdi:chart-bell-curve-cumulative",
+            "entity_category": "diagnostic",
+        }),
+        entity("sensor", "samples", {
+            "name": "Samples",
+            "state_topic": topics.status,
+            "value_template": "{{ value_json.samples.values() | sum }}",
+            "state_class": "measurement",
+            "json_attributes_topic": topics.status,
+            "json_attributes_template": "{{ value_json.samples | tojson }}",
+            "icon": "mdi:image-multiple",
+        }),
+        entity("sensor", "warnings", {
+            "name": "Warnings",
+            "state_topic": topics.status,
+            "value_template": "{{ value_json.warnings | length }}",
+            "json_attributes_topic": topics.status,
+            "json_attributes_template": "{{ {'warnings': value_json.warnings} | tojson }}",
+            "icon": "mdi:alert-circle-outline",
+            "entity_category": "diagnostic",
+        }),
+        entity("binary_sensor", "camera", {
+            "name": "Camera",
+            "device_class": "problem",
+            "state_topic": topics.status,
+            "value_template": "{{ 'OFF' if value_json.camera.ok else 'ON' }}",
+            "json_attributes_topic": topics.status,
+            "json_attributes_template": (
+                "{{ {'source': value_json.camera.source, 'error': value_json.camera.error} "
+                "| tojson }}"
+            ),
+            "entity_category": "diagnostic",
+        }),
+    ]  # fmt: skip
+    if "train" in device.commands:
+        messages.append(
+            entity("switch", "training", {
                 "name": "Training",
+                "command_topic": topics.command("train"),
+                "payload_on": json.dumps({"action": "start"}),
+                "payload_off": json.dumps({"action": "stop"}),
                 "state_topic": topics.status,
                 "value_template": "{{ value_json.state }}",
-                "device_class": "enum",
-                "options": ["idle", "training"],
+                "state_on": "training",
+                "state_off": "idle",
                 "icon": "mdi:school",
-            },
-            prefix,
-        ),
-    ]
-    for action, label in (("start", "Start training"), ("stop", "Stop training")):
-        messages.append(
-            _entity(
-                base,
-                "button",
-                f"train_{action}",
-                {
-                    "name": label,
-                    "command_topic": topics.command("train"),
-                    "payload_press": json.dumps({"action": action}),
-                    "icon": "mdi:play" if action == "start" else "mdi:pause",
-                },
-                prefix,
-            )
-        )
-    for index, class_name in enumerate(classes):
-        messages.append(
-            _entity(
-                base,
-                "button",
-                f"sample_class_{index}",
-                {
-                    "name": f"Sample {class_name}",
+            })
+        )  # fmt: skip
+    if "sample" in device.commands:
+        for slot, name in sorted(device.classes.items()):
+            messages.append(
+                entity("button", f"sample_slot_{slot}", {
+                    "name": f"Sample {name}",
                     "command_topic": topics.command("sample"),
-                    "payload_press": json.dumps({"class": class_name}),
+                    "payload_press": json.dumps({"class": name}),
                     "icon": "mdi:camera",
-                },
-                prefix,
-            )
-        )
+                })
+            )  # fmt: skip
     return messages
+
+
+def stale_topics(announced: Iterable[str], current: Iterable[str]) -> list[str]:
+    """The config topics seen on the broker that the current set no longer has."""
+    keep = set(current)
+    return sorted(topic for topic in set(announced) if topic not in keep)
+
+
+def clearing(topics: Iterable[str]) -> list[DiscoveryMessage]:
+    """Empty retained configs: Home Assistant removes those entities."""
+    return [DiscoveryMessage(topic, b"") for topic in topics]
