@@ -11,7 +11,9 @@ Threads (besides paho's network thread, started by the MQTT client):
 - trainer: while training is on, one epoch at a time, paced by `min_epoch_interval`;
 - commands: carries out queued commands one at a time, from MQTT and from :meth:`Service.submit`
   (the input-events entry that buttons use), and sends each result back;
-- keyboard (only with `--simulate`): keys press the mock GPIO buttons.
+- keyboard (only with `--simulate`): keys press the mock GPIO buttons;
+- web (only with `[web] enabled`): the page's server, an asyncio loop of its own
+  (web/server.py); it sends commands through :meth:`Service.submit` and hears events as a sink.
 
 GPIO buttons are gpiozero devices: gpiozero calls their handlers from its own pin threads, and
 the handlers only queue a command through :meth:`Service.submit`.
@@ -31,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .camera import FrameSource, LatestFrame, create_frame_source
@@ -45,6 +47,9 @@ from .mqtt import MqttClient
 from .notify import NullNotifier, ServiceNotifier
 from .session import Session, SessionModel
 from .trainer import StateStore
+
+if TYPE_CHECKING:
+    from .web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +163,15 @@ class Service:
                     gpio, self.gpio.factory, self.gpio.lights, on_quit=self.request_stop
                 )
                 self.events.add(self.keyboard)
+        self.web: WebServer | None = None
+        if config.web.enabled:
+            from .web import PageBackend, WebServer  # aiohttp is needed only for the page
+
+            backend = PageBackend(
+                self.frames, self.submit, self.vitals, config.state.dir, __version__
+            )
+            self.web = WebServer(config.web, backend)
+            self.events.add(self.web.feed)
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -190,6 +204,10 @@ class Service:
         if job.reply is not None:
             job.reply(reply(None, error=reason))
         return False
+
+    def vitals(self) -> dict[str, Any]:
+        """Frames classified per second lately, and whether the broker is connected."""
+        return {"fps": round(self._fps.rate(), 2), "broker": self.mqtt.connected}
 
     # --- threads ----------------------------------------------------------------------------
 
@@ -323,6 +341,8 @@ class Service:
         self._spawn("frames", self._frame_loop)
         self._spawn("trainer", self._trainer_loop)
         self._spawn("commands", self._command_loop)
+        if self.web is not None:
+            self._start_web(self.web)
         if self.keyboard is not None:
             # Not joined at shutdown: it may sit in a blocking read of stdin.
             threading.Thread(
@@ -336,6 +356,28 @@ class Service:
                 log.info("training.auto_start: no samples yet, so training waits for cmd/train")
         self.notifier.ready()
         log.info("personalizer %s is running", __version__)
+
+    def _start_web(self, web: WebServer) -> None:
+        self._spawn("web", lambda: web.run(self._stop))
+        if not web.wait_started(5.0):
+            log.warning("web: the page's server has not started after 5 s")
+        elif web.failure is not None:
+            self.session.warn(web.failure)
+        else:
+            log.info("web: the page is at %s", web.url)
+            if web.config.password is None:
+                host, port = web.config.bind
+                log.warning(
+                    "web: no password is set, so the page listens on %s:%d only (this board); "
+                    "to open it to the network, put a password in the file of [web] "
+                    "password_file or of the systemd credential %s "
+                    "(/etc/personalizer/web_password) and restart",
+                    host,
+                    port,
+                    web.config.password_credential,
+                )
+            else:
+                log.info("web: password from %s", web.config.password_source)
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the service to stop (signal handler, or any thread)."""
