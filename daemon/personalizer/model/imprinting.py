@@ -11,6 +11,10 @@ probabilities. ``scale`` fixes that: it is chosen so that a training sample with
 margin (its own class's logit minus the best other class's) gets :data:`TARGET_CONFIDENCE`,
 i.e. ``scale = ln(TARGET_CONFIDENCE * (C - 1) / (1 - TARGET_CONFIDENCE)) / median_margin``.
 Classes without samples get a zero column (logit 0).
+
+The class means come from per-class running sums (the sample store keeps them), and the scale
+is measured on at most :data:`MAX_SCALE_SAMPLES` samples, so imprinting after each new sample
+costs the same at 10 samples as at 1000.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from ..errors import NoSamplesError
 
 TARGET_CONFIDENCE = 0.9
+MAX_SCALE_SAMPLES = 256
 
 
 def imprinted_head(
@@ -31,16 +36,42 @@ def imprinted_head(
     """Return ``(kernel (F, C), bias (C,))`` imprinted from the samples, both float32."""
     if not bottlenecks:
         raise NoSamplesError("imprinting needs at least one sample; add samples first")
-    features = np.stack([b.reshape(-1) for b in bottlenecks]).astype(np.float64)
-    kernel = np.zeros((features.shape[1], num_classes), dtype=np.float64)
-    for c in range(num_classes):
-        members = features[labels == c]
-        if len(members):
-            mean = members.mean(axis=0)
-            norm = np.linalg.norm(mean)
-            if norm > 0:
-                kernel[:, c] = mean / norm
-    scale = _confident_scale(features @ kernel, labels, num_classes)
+    features = int(np.asarray(bottlenecks[0]).size)
+    sums = np.zeros((num_classes, features), dtype=np.float64)
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for row, label in zip(bottlenecks, labels, strict=True):
+        sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
+        counts[label] += 1
+    return imprint(sums, counts, bottlenecks, labels)
+
+
+def imprint(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    bottlenecks: Sequence[np.ndarray],
+    labels: np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(kernel (F, C), bias (C,))`` from per-class sums and counts (C x F, C), float32.
+
+    ``bottlenecks``/``labels`` are the samples themselves; at most MAX_SCALE_SAMPLES of them
+    set the scale.
+    """
+    if not counts.sum():
+        raise NoSamplesError("imprinting needs at least one sample; add samples first")
+    num_classes = len(counts)
+    present = counts > 0
+    means = np.zeros_like(sums, dtype=np.float64)
+    means[present] = sums[present] / counts[present, None]
+    norms = np.linalg.norm(means, axis=1)
+    unit = np.divide(means, norms[:, None], out=np.zeros_like(means), where=norms[:, None] > 0)
+    kernel = np.ascontiguousarray(unit.T)  # (F, C)
+    labels = np.asarray(labels)
+    chosen = np.arange(len(labels))
+    if len(chosen) > MAX_SCALE_SAMPLES:
+        chosen = (rng or np.random.default_rng(0)).choice(chosen, MAX_SCALE_SAMPLES, replace=False)
+    sample = np.stack([np.asarray(bottlenecks[i], dtype=np.float64).reshape(-1) for i in chosen])
+    scale = _confident_scale(sample @ kernel, labels[chosen], num_classes)
     return (kernel * scale).astype(np.float32), np.zeros(num_classes, dtype=np.float32)
 
 
