@@ -258,7 +258,8 @@ function drawChart() {
   const left = 44, right = 8, top = 8, bottom = 22;
   g.strokeRect(left, top, width - left - right, height - top - bottom);
   if (!points.length) {
-    g.fillText("the loss of each epoch appears here while training", left + 8, height / 2);
+    const hint = "the loss of each epoch shows here";
+    g.fillText(hint, left + (width - left - right - g.measureText(hint).width) / 2, height / 2);
     return;
   }
   const first = points[0].epoch, lastEpoch = points[points.length - 1].epoch;
