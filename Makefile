@@ -11,7 +11,7 @@ PIP_FLAGS := --disable-pip-version-check -q
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability soak bench demo clean system-packages
+.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability test-ha soak bench demo clean system-packages
 
 all: test
 
@@ -71,7 +71,19 @@ test-board: $(BOARD)/.ready
 test-reliability: $(CONV)/.ready $(BOARD)/.ready system-packages
 	$(BOARD)/bin/python -m pytest -q tests/reliability
 
-test: venvs lint test-converter test-runtime test-daemon test-board test-reliability
+# Home Assistant's own discovery schemas and template engine check every discovery config
+# (homeassistant 2024.1.x: the last release for Python 3.11, in a venv of its own).
+HA := $(VENVS)/ha
+$(HA)/.ready:
+	$(PYTHON) -m venv $(HA)
+	$(HA)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(HA)/bin/pip install $(PIP_FLAGS) "homeassistant==2024.1.6"
+	touch $@
+
+test-ha: $(BOARD)/.ready $(HA)/.ready
+	HA_PYTHON=$(abspath $(HA)/bin/python) $(BOARD)/bin/python -m pytest -q tests/ha
+
+test: venvs lint test-converter test-runtime test-daemon test-board test-reliability test-ha
 
 bench: $(CONV)/.ready $(BOARD)/.ready
 	$(BOARD)/bin/python -m tests.bench

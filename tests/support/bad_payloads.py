@@ -27,7 +27,7 @@ from tests.support.photos import encode, photo
 CLASSES = ("cat", "coffee", "rocket", "astronaut")
 MAX_PAYLOAD_BYTES = 65536
 MAX_IMAGE_PIXELS = 1_000_000
-UNKNOWN_COMMANDS = ("unknown", "Sample", "samples", "train_now", "rm -rf", "ünïcode", "save.")
+UNKNOWN_COMMANDS = ("unknown", "Sample", "sampels", "train_now", "rm -rf", "ünïcode", "save.")
 
 WRONG_TYPES: tuple[object, ...] = (0, -1, 3.5, 1e308, True, False, [], ["cat"], {}, {"a": 1})
 BAD_CLASS_NAMES = ("", "Cat", " cat", "cat ", "cat\u0000", "dog", "class_0", "cat/coffee", "☃")

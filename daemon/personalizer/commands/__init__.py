@@ -185,11 +185,17 @@ def _reason(name: str, problems: list[Problem], document: dict[str, Any]) -> str
         want = " or ".join(json.dumps(c) for c in expected.choices)
     else:
         want = _PHRASES.get(expected.type, "of another type")
+    if expected.low is not None and expected.high is not None:
+        want += f" from {expected.low:g} to {expected.high:g}"
+    elif expected.low is not None:
+        want += f" of {expected.low:g} or more"
     if problem.kind == "missing":
         return f'{name} needs "{key}" ({want})'
-    if expected.type == "choice":
-        return f'"{key}" must be {want}, not {json.dumps(problem.value, default=str)}'
-    return f'"{key}" must be {want}, not {type(problem.value).__name__}'
+    value = problem.value
+    same_kind = expected.type == "int" and isinstance(value, int) and not isinstance(value, bool)
+    if expected.type == "choice" or same_kind:
+        return f'"{key}" must be {want}, not {json.dumps(value, default=str)}'
+    return f'"{key}" must be {want}, not {type(value).__name__}'
 
 
 # --- the registry -------------------------------------------------------------------------------

@@ -115,8 +115,79 @@ class SavePayload(Payload):
     command: Literal["save"] = "save"
 
 
+SampleId = Annotated[StrictInt, Field(ge=1)]
+
+
+class SamplesPayload(Payload):
+    """`samples`: list the stored samples (ids, class, time, source), optionally of one class,
+    a page at a time."""
+
+    command: Literal["samples"] = "samples"
+    class_name: Annotated[StrictStr | None, Field(alias="class")] = None
+    offset: Annotated[StrictInt, Field(ge=0)] = 0
+    limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100
+
+
+class SampleDeletePayload(Payload):
+    """`sample_delete`: delete one sample."""
+
+    command: Literal["sample_delete"] = "sample_delete"
+    id: SampleId
+
+
+class RelabelPayload(Payload):
+    """`relabel`: move one sample to another class."""
+
+    command: Literal["relabel"] = "relabel"
+    id: SampleId
+    class_name: ClassField
+
+
+class ThumbnailPayload(Payload):
+    """`thumbnail`: the stored JPEG of one sample (the only command that sends an image)."""
+
+    command: Literal["thumbnail"] = "thumbnail"
+    id: SampleId
+
+
+class ClassPayload(Payload):
+    """`class`: add, rename or remove a class on the board."""
+
+    command: Literal["class"] = "class"
+    add: Annotated[StrictStr | None, Field(min_length=1)] = None
+    rename: Annotated[StrictStr | None, Field(min_length=1)] = None
+    to: Annotated[StrictStr | None, Field(min_length=1)] = None
+    remove: Annotated[StrictStr | None, Field(min_length=1)] = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ClassPayload:
+        actions = [a for a in ("add", "rename", "remove") if getattr(self, a) is not None]
+        if len(actions) != 1 or (self.rename is None) != (self.to is None):
+            raise ValueError(
+                'class needs exactly one of {"add": "NAME"}, {"rename": "OLD", "to": "NEW"} '
+                'or {"remove": "NAME"}'
+            )
+        return self
+
+
+class EvaluatePayload(Payload):
+    """`evaluate`: estimate the accuracy from the samples now (also published on metrics)."""
+
+    command: Literal["evaluate"] = "evaluate"
+
+
 CommandPayload = Annotated[
-    SamplePayload | TrainPayload | ClassifyPayload | ResetPayload | SavePayload,
+    SamplePayload
+    | TrainPayload
+    | ClassifyPayload
+    | ResetPayload
+    | SavePayload
+    | ClassPayload
+    | SamplesPayload
+    | SampleDeletePayload
+    | RelabelPayload
+    | ThumbnailPayload
+    | EvaluatePayload,
     Field(discriminator="command"),
 ]
 PAYLOADS: dict[str, type[Payload]] = {

@@ -1,0 +1,116 @@
+"""Check discovery configs with Home Assistant's own code (runs in the Home Assistant venv).
+
+Usage: python ha_discovery_check.py < input.json > output.json
+
+Input: ``{"configs": [{"topic", "payload"}], "states": {topic: payload text}}``: the discovery
+messages, and a real payload of each state topic the daemon publishes. For every config this:
+
+1. matches the topic with Home Assistant's discovery topic pattern and supported components;
+2. validates the payload with the MQTT platform's ``DISCOVERY_SCHEMA`` (the schema Home
+   Assistant applies to discovery messages) and lists the keys it dropped as unknown;
+3. renders every template with Home Assistant's template engine against the state payloads,
+   and checks the results the way the entity would use them (an enum sensor's state is one of
+   its options, a numeric sensor's a number or "None", a binary sensor's ON/OFF, a switch's one
+   of its states, attributes a JSON object).
+
+Output: ``[{"topic", "errors": [...], "dropped": [...], "rendered": {...}}]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from typing import Any
+
+import homeassistant.components.persistent_notification  # noqa: F401 - import order (cycle)
+from homeassistant.components.mqtt import binary_sensor, button, sensor, switch
+from homeassistant.components.mqtt.discovery import SUPPORTED_COMPONENTS, TOPIC_MATCHER
+from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.template import Template
+
+PLATFORMS = {
+    "sensor": sensor,
+    "binary_sensor": binary_sensor,
+    "switch": switch,
+    "button": button,
+}
+NUMERIC_UNITS = ("%",)
+
+
+def _render(hass: HomeAssistant, template: str, payload: str) -> str:
+    try:
+        value_json = json.loads(payload)
+    except ValueError:
+        value_json = None
+    variables = {"value": payload, "value_json": value_json}
+    return Template(template, hass).async_render(variables, parse_result=False)
+
+
+def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dict[str, str]):
+    errors: list[str] = []
+    rendered: dict[str, str] = {}
+    # Home Assistant matches the topic below its discovery prefix.
+    match = TOPIC_MATCHER.match(topic.split("/", 1)[1] if "/" in topic else topic)
+    if match is None:
+        return {"topic": topic, "errors": ["topic does not match Home Assistant's pattern"]}
+    component = match.group("component")
+    if component not in SUPPORTED_COMPONENTS or component not in PLATFORMS:
+        return {"topic": topic, "errors": [f"component {component} not supported"]}
+    try:
+        validated = PLATFORMS[component].DISCOVERY_SCHEMA(dict(payload))
+    except Exception as exc:  # voluptuous.Invalid and friends
+        return {"topic": topic, "errors": [f"schema: {exc}"], "dropped": []}
+    dropped = sorted(set(payload) - set(validated))
+    for key in ("value_template", "json_attributes_template"):
+        if key not in payload:
+            continue
+        source = payload["state_topic" if key == "value_template" else "json_attributes_topic"]
+        if source not in states:
+            errors.append(f"{key}: no example payload for {source}")
+            continue
+        try:
+            rendered[key] = _render(hass, payload[key], states[source])
+        except Exception as exc:
+            errors.append(f"{key} does not render: {exc!r}")
+    value = rendered.get("value_template")
+    if value is not None:
+        if payload.get("device_class") == "enum" and value not in payload.get("options", []):
+            errors.append(f"enum state {value!r} is not one of {payload.get('options')}")
+        numeric = payload.get("state_class") == "measurement"
+        if numeric and value != "None":
+            try:
+                float(value)
+            except ValueError:
+                errors.append(f"numeric sensor state {value!r} is not a number")
+        if component == "binary_sensor" and value not in ("ON", "OFF"):
+            errors.append(f"binary sensor state {value!r} is neither ON nor OFF")
+        if component == "switch" and value not in (payload["state_on"], payload["state_off"]):
+            errors.append(f"switch state {value!r} is neither state_on nor state_off")
+    attributes = rendered.get("json_attributes_template")
+    if attributes is not None:
+        try:
+            if not isinstance(json.loads(attributes), dict):
+                errors.append("json attributes are not an object")
+        except ValueError:
+            errors.append(f"json attributes are not JSON: {attributes[:80]}")
+    return {"topic": topic, "errors": errors, "dropped": dropped, "rendered": rendered}
+
+
+async def _main() -> None:
+    request = json.load(sys.stdin)
+    hass = HomeAssistant(tempfile.mkdtemp(prefix="ha-check-"))
+    try:
+        results = [
+            _check(hass, c["topic"], json.loads(c["payload"]), request["states"])
+            for c in request["configs"]
+        ]
+    finally:
+        await hass.async_stop(force=True)
+    json.dump({"version": HA_VERSION, "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())
