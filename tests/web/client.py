@@ -100,6 +100,4 @@ class WebClient:
         token = self.csrf if csrf is True else csrf
         if token:
             sent["X-CSRF-Token"] = token
-        return self.request(
-            "POST", f"/api/command/{name}", json.dumps(fields or {}).encode(), sent
-        )
+        return self.request("POST", f"/api/command/{name}", json.dumps(fields or {}).encode(), sent)

@@ -68,6 +68,17 @@ class WebDaemon:
         return self.daemon.process.log()
 
 
+def wait_for_frame(client: WebClient, timeout: float = 30.0) -> int:
+    """Until the camera delivered a frame (the page's live view gets one); its number."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get("/api/frame?after=0")
+        if answer.status == 200:
+            return int(answer.headers["X-Frame"])
+        assert answer.status == 204, answer.text
+    raise AssertionError(f"no camera frame in {timeout} s")
+
+
 def wait_for_page(base: str, daemon: Daemon, timeout: float = 30.0) -> None:
     """Until the page's server answers (the daemon logs in after MQTT is up)."""
     client = WebClient(base)
@@ -83,9 +94,7 @@ def wait_for_page(base: str, daemon: Daemon, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def start_web_daemon(
-    run_daemon: Callable[..., Daemon], tmp_path: Path
-) -> Callable[..., WebDaemon]:
+def start_web_daemon(run_daemon: Callable[..., Daemon], tmp_path: Path) -> Callable[..., WebDaemon]:
     """Start the real daemon with `[web]` on; `password=None` runs it without one."""
 
     def start(
@@ -104,7 +113,7 @@ def start_web_daemon(
         table.update(web or {})
         daemon = run_daemon(overrides={**(overrides or {}), "web": table}, **kwargs)
         scheme = "https" if "tls_cert" in table else "http"
-        base = f"{scheme}://127.0.0.1:{port}"
+        base = f"{scheme}://127.0.0.1:{table['listen'].rsplit(':', 1)[1]}"
         if scheme == "http":
             wait_for_page(base, daemon)
         return WebDaemon(daemon, base, password)
