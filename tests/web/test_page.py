@@ -30,3 +30,94 @@ def test_desktop_layout(web_daemon, new_page):
     log_in(page, web_daemon)
     page.wait_for_timeout(1500)
     screenshot(page, "desktop-page")
+
+
+def test_a_class_button_takes_a_sample_from_the_web(web_daemon, new_page):
+    page = new_page(PHONE)
+    log_in(page, web_daemon)
+    watch = web_daemon.daemon.watch
+    mark = watch.mark()
+    button = page.locator('.teach-btn[data-class="coffee"]')
+    assert button.get_attribute("data-count") == "0"
+    button.click()
+    page.wait_for_selector('.teach-btn[data-class="coffee"][data-count="1"]')
+    assert "1 sample" in button.inner_text()
+    event = watch.wait_for("sample", timeout=10, since=mark).json()
+    assert event == {**event, "class": "coffee", "count": 1, "source": "web"}
+    button.click()
+    page.wait_for_selector('.teach-btn[data-class="coffee"][data-count="2"]')
+    assert (
+        watch.wait_for("sample", lambda m: m.json()["count"] == 2, 10, mark).json()["source"]
+        == "web"
+    )
+    page.wait_for_selector("#toast.show")
+    screenshot(page, "phone-after-sample", full_page=False)
+
+
+def test_training_from_the_page_moves_the_loss_chart(web_daemon, new_page):
+    page = new_page()
+    log_in(page, web_daemon)
+    for name in ("cat", "coffee", "rocket"):
+        page.click(f'.teach-btn[data-class="{name}"]')
+        page.wait_for_selector(f'.teach-btn[data-class="{name}"][data-count="1"]')
+    assert page.get_attribute("#loss-chart", "data-points") == "0"
+    page.click("#train")
+    page.wait_for_selector("#state.training")
+    assert page.inner_text("#train") == "Stop"
+    points = "() => Number(document.querySelector('#loss-chart').dataset.points)"
+    page.wait_for_function(f"{points} >= 3")
+    seen = int(page.get_attribute("#loss-chart", "data-points"))
+    page.wait_for_function(
+        "n => Number(document.querySelector('#loss-chart').dataset.points) > n", arg=seen
+    )
+    assert "epoch" in page.inner_text("#loss-text")
+    web_daemon.daemon.watch.wait_for("loss", timeout=10)
+    screenshot(page, "desktop-training")
+    page.click("#train")
+    page.wait_for_function("() => document.querySelector('#state').textContent === 'idle'")
+    assert page.inner_text("#train") == "Train"
+
+
+def test_the_gallery_deletes_and_relabels_samples(web_daemon, new_page):
+    page = new_page(PHONE)
+    log_in(page, web_daemon)
+    for count in (1, 2, 3):
+        page.click('.teach-btn[data-class="cat"]')
+        page.wait_for_selector(f'.teach-btn[data-class="cat"][data-count="{count}"]')
+    page.select_option("#gallery-class", "cat")
+    page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 3")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#gallery .tile img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.locator("#gallery").scroll_into_view_if_needed()
+    screenshot(page, "phone-gallery", full_page=False)
+    first = page.locator("#gallery .tile").first
+    sample_id = first.get_attribute("data-id")
+    first.locator(".delete").click()
+    page.wait_for_selector('.teach-btn[data-class="cat"][data-count="2"]')
+    page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 2")
+    assert page.locator(f'#gallery .tile[data-id="{sample_id}"]').count() == 0
+    moved = page.locator("#gallery .tile").first
+    moved.locator("select").select_option("rocket")
+    page.wait_for_selector('.teach-btn[data-class="rocket"][data-count="1"]')
+    page.wait_for_selector('.teach-btn[data-class="cat"][data-count="1"]')
+    page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 1")
+
+
+def test_classes_are_added_renamed_and_removed_from_the_page(web_daemon, new_page):
+    page = new_page(PHONE)
+    log_in(page, web_daemon)
+    page.fill("#new-class", "mug")
+    page.click("#add-class button[type=submit]")
+    page.wait_for_selector('.teach-btn[data-class="mug"]')
+    page.click('#classes li[data-class="mug"] button:has-text("Rename")')
+    page.fill("#dialog-input", "cup")
+    page.click("#dialog-ok")
+    page.wait_for_selector('.teach-btn[data-class="cup"]')
+    assert page.locator('.teach-btn[data-class="mug"]').count() == 0
+    page.click('#classes li[data-class="cup"] button:has-text("Remove")')
+    page.click("#dialog-ok")
+    page.wait_for_function("() => !document.querySelector('.teach-btn[data-class=\"cup\"]')")
+    status = web_daemon.daemon.status(predicate=lambda s: "cup" not in s["classes"])
+    assert "mug" not in status["classes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 
 import numpy as np
@@ -98,7 +99,7 @@ def _status(samples: int) -> StatusReport:
 
 
 def test_the_feed_gives_a_snapshot_first_and_coalesces_predictions():
-    feed = LiveFeed(prediction_interval=0.2)
+    feed = LiveFeed(push_interval=0.2)
     feed.status(_status(1))  # before any page: kept for the snapshot
     feed.loss(LossEvent(0.5, 1, 1, 0.0))
 
@@ -107,8 +108,10 @@ def test_the_feed_gives_a_snapshot_first_and_coalesces_predictions():
         subscriber = feed.subscribe()
 
         def daemon_threads() -> None:
-            for number in range(200):  # a fast frame loop, from another thread
+            for number in range(200):  # a fast frame loop and short epochs, other threads
                 feed.prediction(PredictionEvent("a", 0.9, {"a": 0.9, "b": 0.1}, 0.0, number))
+                if number % 4 == 0:
+                    feed.loss(LossEvent(1.0 / (number + 1), number // 4 + 2, 3, 0.0))
             feed.status(_status(2))
 
         thread = threading.Thread(target=daemon_threads)
@@ -129,6 +132,9 @@ def test_the_feed_gives_a_snapshot_first_and_coalesces_predictions():
     predictions = [data for name, data in items if name == "prediction"]
     assert 1 <= len(predictions) <= 2  # 200 predictions in a burst, at most one per 0.2 s
     assert '"frame":199' in predictions[-1]  # the newest wins
+    losses = [json.loads(data) for name, data in items if name == "loss"]
+    assert 1 <= len(losses) <= 2  # 50 losses in as few events
+    assert [loss["epoch"] for batch in losses for loss in batch] == list(range(2, 52))
     assert any(name == "status" and '"a":2' in data for name, data in items[2:])
 
 

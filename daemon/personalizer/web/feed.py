@@ -6,8 +6,9 @@ event to the pages connected to the event stream (server-sent events). Events ar
 daemon's threads; pages are served by the web server's event loop, so events cross over with
 ``loop.call_soon_threadsafe``. With no page connected an event costs a lock and an assignment.
 
-Predictions can come many times a second; they are coalesced to at most one per
-:data:`PREDICTION_INTERVAL`, the newest winning. Payloads are the MQTT API's own
+Predictions and losses can come many times a second (a fast frame loop, short epochs); they
+are sent together at most every :data:`PUSH_INTERVAL`: the newest prediction, and the losses
+since the last push as one ``loss`` event carrying a list. Payloads are the MQTT API's own
 (:mod:`personalizer.mqtt.payloads`), so the page and MQTT subscribers read the same fields.
 """
 
@@ -25,7 +26,7 @@ from ..mqtt import payloads
 
 log = logging.getLogger(__name__)
 
-PREDICTION_INTERVAL = 0.25  # seconds between two predictions sent to a page
+PUSH_INTERVAL = 0.25  # seconds between two pushes of predictions and losses to the pages
 LOSS_HISTORY = 500  # losses a page gets when it connects (the chart's history)
 QUEUE_SIZE = 256  # events waiting for one page; a page that falls behind is disconnected
 
@@ -56,14 +57,17 @@ class Subscriber:
 class LiveFeed:
     """Events for the web page: the newest of each kind, and a push to every open page."""
 
-    def __init__(self, prediction_interval: float = PREDICTION_INTERVAL) -> None:
-        self.prediction_interval = prediction_interval
+    def __init__(self, push_interval: float = PUSH_INTERVAL) -> None:
+        self.push_interval = push_interval
         self._lock = threading.Lock()
         self._status: StatusReport | None = None
         self._prediction: PredictionEvent | None = None
         self._metrics: MetricsReport | None = None
         self._losses: deque[LossEvent] = deque(maxlen=LOSS_HISTORY)
-        self._prediction_due = False
+        # Waiting for the next push (guarded by the lock):
+        self._new_prediction = False
+        self._new_losses: list[LossEvent] = []
+        self._push_due = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: set[Subscriber] = set()
 
@@ -75,7 +79,9 @@ class LiveFeed:
         if loop is None:
             self._subscribers.clear()
             with self._lock:
-                self._prediction_due = False
+                self._push_due = False
+                self._new_prediction = False
+                self._new_losses = []
 
     def subscribe(self) -> Subscriber:
         """A new page: it gets the snapshot first, then every event."""
@@ -102,8 +108,7 @@ class LiveFeed:
         items: list[Item] = []
         if status is not None:
             items.append(("status", _text(payloads.status_payload(status))))
-        history = ",".join(_text(payloads.loss_payload(event)) for event in losses)
-        items.append(("losses", f"[{history}]"))
+        items.append(("losses", _losses_text(losses)))
         if prediction is not None:
             items.append(("prediction", _text(payloads.prediction_payload(prediction))))
         if metrics is not None:
@@ -120,16 +125,23 @@ class LiveFeed:
             subscriber.put((name, text))
 
     def _push(self, name: str, render: Callable[[], bytes]) -> None:
-        """Send an event to every page (in the loop thread)."""
+        """Send one event to every page (in the loop thread)."""
         if self._subscribers:
             self._broadcast(name, _text(render()))
 
-    def _push_prediction(self) -> None:
+    def _push_frequent(self) -> None:
+        """Send the new losses and the newest prediction (in the loop thread)."""
         with self._lock:
-            self._prediction_due = False
-            event = self._prediction
-        if event is not None and self._subscribers:
-            self._broadcast("prediction", _text(payloads.prediction_payload(event)))
+            self._push_due = False
+            prediction = self._prediction if self._new_prediction else None
+            losses, self._new_losses = self._new_losses, []
+            self._new_prediction = False
+        if not self._subscribers:
+            return
+        if losses:
+            self._broadcast("loss", _losses_text(losses))
+        if prediction is not None:
+            self._broadcast("prediction", _text(payloads.prediction_payload(prediction)))
 
     # --- the daemon's side (any thread): EventSink ------------------------------------------
 
@@ -143,6 +155,13 @@ class LiveFeed:
         except RuntimeError:  # the loop closed meanwhile: nobody to tell
             return False
 
+    def _schedule_push(self) -> None:
+        """Push within `push_interval` (called with the lock held)."""
+        if self._push_due or not self._subscribers or self._loop is None:
+            return
+        loop = self._loop
+        self._push_due = self._call(loop.call_later, self.push_interval, self._push_frequent)
+
     def status(self, report: StatusReport) -> None:
         """Keep and forward the status."""
         with self._lock:
@@ -150,25 +169,19 @@ class LiveFeed:
         self._call(self._push, "status", lambda: payloads.status_payload(report))
 
     def prediction(self, event: PredictionEvent) -> None:
-        """Keep the prediction; forward the newest one at most every `prediction_interval`."""
+        """Keep the prediction; the newest goes to the pages at the next push."""
         with self._lock:
             self._prediction = event
-            if self._prediction_due or not self._subscribers or self._loop is None:
-                return
-            self._prediction_due = True
-        if not self._call(self._schedule_prediction):
-            with self._lock:
-                self._prediction_due = False
-
-    def _schedule_prediction(self) -> None:
-        assert self._loop is not None
-        self._loop.call_later(self.prediction_interval, self._push_prediction)
+            self._new_prediction = True
+            self._schedule_push()
 
     def loss(self, event: LossEvent) -> None:
-        """Keep the loss for the chart and forward it."""
+        """Keep the loss for the chart; it goes to the pages at the next push."""
         with self._lock:
             self._losses.append(event)
-        self._call(self._push, "loss", lambda: payloads.loss_payload(event))
+            if self._subscribers:
+                self._new_losses.append(event)
+            self._schedule_push()
 
     def sample(self, event: SampleEvent) -> None:
         """Forward the sample event."""
@@ -179,3 +192,7 @@ class LiveFeed:
         with self._lock:
             self._metrics = report
         self._call(self._push, "metrics", lambda: payloads.metrics_payload(report))
+
+
+def _losses_text(losses: list[LossEvent]) -> str:
+    return "[" + ",".join(_text(payloads.loss_payload(event)) for event in losses) + "]"

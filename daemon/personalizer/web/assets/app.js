@@ -448,6 +448,19 @@ async function relabelSample(sample, to) {
 
 // --- live data ------------------------------------------------------------------------------
 
+// Renders at most once per displayed frame, however fast events come.
+const dirty = new Set();
+function later(render) {
+  if (!dirty.size) {
+    requestAnimationFrame(() => {
+      const renders = [...dirty];
+      dirty.clear();
+      for (const fn of renders) fn();
+    });
+  }
+  dirty.add(render);
+}
+
 let galleryTimer = null;
 function galleryChanged() {
   clearTimeout(galleryTimer);
@@ -471,18 +484,20 @@ function connect() {
   const source = new EventSource("/api/events");
   const on = (name, handler) => source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
   on("status", onStatus);
-  on("prediction", (p) => { page.prediction = p; renderScores(); });
-  on("losses", (losses) => { page.losses = losses; renderTraining(); });
-  on("loss", (loss) => {
-    const last = page.losses[page.losses.length - 1];
-    if (last && loss.epoch < last.epoch) page.losses = []; // parameters were reset
-    page.losses.push(loss);
-    if (page.losses.length > 500) page.losses.shift();
-    renderTraining();
+  on("prediction", (p) => { page.prediction = p; later(renderScores); });
+  on("losses", (losses) => { page.losses = losses; later(renderTraining); });
+  on("loss", (losses) => { // the epochs since the last push
+    for (const loss of losses) {
+      const last = page.losses[page.losses.length - 1];
+      if (last && loss.epoch < last.epoch) page.losses = []; // the parameters were reset
+      page.losses.push(loss);
+    }
+    if (page.losses.length > 500) page.losses.splice(0, page.losses.length - 500);
+    later(renderTraining);
   });
   on("sample", (s) => { if (s.source !== "web") toast(`${s.class}: ${s.count} samples (from ${s.source})`); });
   on("metrics", (m) => { page.metrics = m; renderMetrics(); });
-  on("health", (h) => { page.health = h; renderStatus(); });
+  on("health", (h) => { page.health = h; later(renderStatus); });
   source.onopen = () => $("live-dot").classList.add("on");
   source.onerror = async () => {
     $("live-dot").classList.remove("on");
