@@ -139,6 +139,8 @@ RULES
   fi
   # The unit hands this file to the daemon as the systemd credential mqtt_password (empty = none).
   [ -f "$etc/mqtt_password" ] || install -m 0600 /dev/null "$etc/mqtt_password"
+  # ...and this one as web_password, the web page's ([web]; empty = the page on 127.0.0.1 only).
+  [ -f "$etc/web_password" ] || install -m 0600 /dev/null "$etc/web_password"
 
   echo "==> state directory $state"
   install -d -m 0700 "$state"
@@ -160,6 +162,7 @@ personalizer is installed. Next:
   2. Edit $etc/personalizer.toml ([model] bundle, classes; [mqtt] host; [gpio] pins)
      and check it:  sudo -u personalizer $venv/bin/personalizer check-config --config $etc/personalizer.toml
   3. MQTT password, if your broker needs one: put it in $etc/mqtt_password
+     Web page ([web] enabled = true): put its password in $etc/web_password
   4. Start it:      sudo systemctl enable --now personalizer
      Watch it:      journalctl -u personalizer -f
 NEXT

@@ -70,7 +70,10 @@ def test_unit_supervises_and_reaches_the_hardware():
     assert s["StateDirectory"] == ["personalizer"] and s["StateDirectoryMode"] == ["0700"]
     assert s["ConfigurationDirectory"] == ["personalizer"]
     assert s["WorkingDirectory"] == ["%S/personalizer"]  # lgpio's pipe needs a writable cwd
-    assert s["LoadCredential"] == ["mqtt_password:/etc/personalizer/mqtt_password"]
+    assert s["LoadCredential"] == [
+        "mqtt_password:/etc/personalizer/mqtt_password",
+        "web_password:/etc/personalizer/web_password",
+    ]
     assert {"gpio", "video"} <= set(s["SupplementaryGroups"][0].split())
     allowed = {line.split()[0] for line in s["DeviceAllow"]}
     assert {
@@ -171,6 +174,8 @@ def test_install_script_is_idempotent_and_uninstalls(tmp_path):
     assert (root / "etc/systemd/system/personalizer.service").read_text() == UNIT.read_text()
     assert oct((root / "var/lib/personalizer").stat().st_mode & 0o777) == "0o700"
     assert oct((root / "etc/personalizer/mqtt_password").stat().st_mode & 0o777) == "0o600"
+    web_password = root / "etc/personalizer/web_password"
+    assert web_password.read_bytes() == b"" and oct(web_password.stat().st_mode & 0o777) == "0o600"
     config.write_text(config.read_text() + "\n# edited by the user\n")
 
     second = run("--runtime", "tflite")
