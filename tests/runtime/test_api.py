@@ -29,7 +29,7 @@ def test_classes_can_be_renamed(make_model, softmax_bundle) -> None:
 @pytest.mark.parametrize(
     ("classes", "message"),
     [
-        (["a", "b", "c"], "3 classes given .* converted for 4"),
+        (["a", "b", "c", "d", "e"], "5 classes given .* room for 4"),
         (["a", "b", "c", "a"], r"unique, \['a'\]"),
         (["a", "b", "", "d"], "non-empty"),
         ("ABCD", "list of names"),

@@ -29,8 +29,8 @@ def test_predictions_during_training_use_one_complete_parameter_set(model, monke
     history = [model.parameters()]
     real_step = model._train_step
 
-    def recording_step(snapshot, batch):
-        loss = real_step(snapshot, batch)
+    def recording_step(snapshot, batch, *rest):
+        loss = real_step(snapshot, batch, *rest)
         history.append(model.parameters())
         return loss
 

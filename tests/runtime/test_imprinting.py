@@ -37,7 +37,11 @@ def test_imprinted_kernel_is_scaled_unit_class_means_and_zero_bias(model) -> Non
     snapshot = model._samples.snapshot()
     for c in (0, 2):
         mean = np.mean(
-            [b for b, lab in zip(snapshot.bottlenecks, snapshot.labels, strict=True) if lab == c],
+            [
+                b.astype(np.float64)
+                for b, lab in zip(snapshot.bottlenecks, snapshot.labels, strict=True)
+                if lab == c
+            ],
             axis=0,
         )
         cosine = kernel[:, c] @ mean / (np.linalg.norm(kernel[:, c]) * np.linalg.norm(mean))

@@ -1,18 +1,24 @@
-"""Turn a camera frame into the base model's input: RGB float32 in [0, 1], square, model size.
+"""Turn what a caller gives into the base model's input, as the bundle's input contract says.
 
-As the seed's app did: take the centre square of the frame (or pad the frame to a square, which
-keeps the whole field of view), resize it to the model's size with bilinear filtering, and scale
-to [0, 1]. An array that is already in the model's input form (floats, model size) passes through
-after a shape and range check, so callers that preprocess themselves pay nothing.
+Image bundles (``input.kind == "image"``): as the seed's app did, take the centre square of the
+frame (or pad the frame to a square, which keeps the whole field of view), resize it to the
+model's size with bilinear filtering, and scale to RGB float32 in [0, 1]. An array that is
+already in the model's input form (floats, model size) passes through after a shape and range
+check, so callers that preprocess themselves pay nothing.
+
+Tensor bundles (``input.kind == "tensor"``: sound windows, sensor vectors): a float array of the
+input's shape, with or without the batch of 1, within the declared range if there is one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
+from ..bundle_format import InputSpec
 from ..errors import ImageFormatError
 
 Fit = Literal["crop", "pad"]
@@ -65,15 +71,38 @@ class ImagePreprocessor:
             f"already scaled to [0, 1] at the model size {self.shape}"
         )
 
-    def _from_pil(self, image: Image.Image) -> np.ndarray:
+    def _square(self, image: Image.Image) -> Image.Image:
+        """The centre square of ``image`` (or ``image`` padded to a square), not resized."""
         width, height = image.size
         side = min(width, height) if self.fit == "crop" else max(width, height)
         left, top = (width - side) // 2, (height - side) // 2
         if self.fit == "crop":
-            square = image.crop((left, top, left + side, top + side))
+            return image.crop((left, top, left + side, top + side))
+        square = Image.new("RGB", (side, side))
+        square.paste(image, (-left, -top))
+        return square
+
+    def square(self, image: Any, size: int | None = None) -> np.ndarray:
+        """The square the model sees of ``image``, as uint8 RGB of ``size`` pixels (default:
+        the model's), e.g. to keep it; :meth:`__call__` of it gives the same model input."""
+        size = size or self.height
+        if isinstance(image, np.ndarray) and image.dtype.kind == "f":
+            pixels = np.clip(self._from_float(image)[0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            picture = Image.fromarray(pixels)
+        elif isinstance(image, Image.Image):
+            picture = image.convert("RGB")
+        elif isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3:
+            picture = Image.fromarray(image)
         else:
-            square = Image.new("RGB", (side, side))
-            square.paste(image, (-left, -top))
+            self(image)  # raises the ImageFormatError that says what is wrong
+            raise ImageFormatError(f"cannot take {type(image).__name__} as an image")
+        square = self._square(picture)
+        if square.size != (size, size):
+            square = square.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(square, dtype=np.uint8)
+
+    def _from_pil(self, image: Image.Image) -> np.ndarray:
+        square = self._square(image)
         if square.size != (self.width, self.height):
             square = square.resize((self.width, self.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(square, dtype=np.float32)
@@ -99,3 +128,57 @@ class ImagePreprocessor:
                 "0..255 pixels by 255 or pass the uint8 frame"
             )
         return image.reshape(self.shape).astype(np.float32, copy=False)
+
+
+class TensorPreprocessor:
+    """Callable that checks an array against a tensor input and returns it as ``(1, ...)``
+    float32."""
+
+    def __init__(self, shape: tuple[int, ...], value_range: tuple[float, float] | None) -> None:
+        """Accept arrays of ``shape`` (batch of 1 included) or ``shape[1:]``; values within
+        ``value_range`` when given."""
+        self.shape = tuple(shape)
+        self.value_range = None if value_range is None else tuple(value_range)
+
+    def __call__(self, value: Any) -> np.ndarray:
+        """Return the model input for ``value``.
+
+        Raises:
+            ImageFormatError: not a numeric array, another shape, integers, values that are
+                not finite or outside the declared range; the message names which.
+        """
+        if not isinstance(value, np.ndarray):
+            raise ImageFormatError(
+                f"this bundle takes tensor inputs: pass a numpy float array of shape "
+                f"{list(self.shape[1:])} (or {list(self.shape)}), got {type(value).__name__}"
+            )
+        if value.shape not in (self.shape, self.shape[1:]):
+            raise ImageFormatError(
+                f"the bundle's input has shape {list(self.shape[1:])} (or {list(self.shape)} "
+                f"with the batch), got {list(value.shape)}"
+            )
+        if value.dtype.kind != "f":
+            raise ImageFormatError(
+                f"the bundle's input is float32, got {value.dtype}; convert the array (and "
+                "scale it as the model expects) before passing it"
+            )
+        x = value.reshape(self.shape).astype(np.float32, copy=False)
+        low, high = float(x.min()), float(x.max())
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ImageFormatError("the input holds NaN or infinite values")
+        if self.value_range is not None:
+            lo, hi = self.value_range
+            slack = _RANGE_SLACK * max(1.0, hi - lo)
+            if low < lo - slack or high > hi + slack:
+                raise ImageFormatError(
+                    f"the bundle's input takes values in [{lo:g}, {hi:g}], got [{low:g}, {high:g}]"
+                )
+        return x
+
+
+def preprocessor_for(spec: InputSpec, fit: Fit = "crop") -> Callable[[Any], np.ndarray]:
+    """The preprocessor of a bundle's input contract: images or tensors."""
+    if spec.kind == "image":
+        return ImagePreprocessor(spec.shape[1], spec.shape[2], fit=fit)
+    value_range = None if spec.range is None else (float(spec.range[0]), float(spec.range[1]))
+    return TensorPreprocessor(tuple(spec.shape), value_range)

@@ -122,6 +122,16 @@ class SignatureModel:
                 f"({err})"
             ) from None
 
+    def modify(
+        self, names: Sequence[str], change: Callable[[list[np.ndarray], Any], None], arg: Any
+    ) -> None:
+        """Let ``change(views, arg)`` edit inputs ``names`` in place (views dropped after)."""
+        views = [self._views[name]() for name in names]
+        try:
+            change(views, arg)
+        finally:
+            del views
+
     def read(self, name: str) -> np.ndarray:
         """A copy of tensor ``name`` (safe to keep across later invokes)."""
         return np.array(self._views[name](), copy=True)

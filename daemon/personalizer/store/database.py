@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +48,8 @@ CREATE TABLE IF NOT EXISTS samples (
     source TEXT NOT NULL,
     created REAL NOT NULL,
     bottleneck BLOB NOT NULL,
-    image BLOB
+    image BLOB,
+    crc INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tensors (
     kind TEXT NOT NULL,
@@ -54,6 +57,7 @@ CREATE TABLE IF NOT EXISTS tensors (
     dtype TEXT NOT NULL,
     shape TEXT NOT NULL,
     data BLOB NOT NULL,
+    crc INTEGER NOT NULL,
     PRIMARY KEY (kind, idx)
 );
 """
@@ -98,17 +102,52 @@ def _to_blob(array: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
 
 
+def _crc(*parts: bytes | None) -> int:
+    value = 0
+    for part in parts:
+        value = zlib.crc32(part or b"", value)
+    return value
+
+
+def _check_length(path: Path) -> None:
+    """Refuse a file shorter than its own header says (cut off by a full disk or a copy)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+            size = handle.seek(0, 2)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise StateFileError(f"{path} cannot be read ({err})") from err
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        if size:
+            raise StateFileError(f"{path} is not a state database (no SQLite header)")
+        return
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    changes, pages, valid_for = (struct.unpack(">I", header[i : i + 4])[0] for i in (24, 28, 92))
+    wal = path.with_name(path.name + "-wal")
+    if changes == valid_for and pages and not wal.exists() and size < pages * page_size:
+        raise StateFileError(
+            f"{path} is truncated: {size} bytes, its header says {pages * page_size}"
+        )
+
+
 class StateDatabase:
     """The SQLite state file at ``path`` (created when missing)."""
 
-    def __init__(self, path: str | Path, *, check: bool = True) -> None:
-        """Open (or create) the database; ``check`` runs SQLite's quick integrity check.
+    def __init__(self, path: str | Path, *, check: bool = True, wal: bool = True) -> None:
+        """Open (or create) the database; ``check`` runs SQLite's quick integrity check (and a
+        length check); ``wal=False`` keeps it one self-contained file (saved models).
 
         Raises:
             StateFileError: the file is not a personalizer state database, or is damaged.
         """
         self.path = Path(path)
+        self._wal = wal
         self._lock = threading.RLock()
+        if check:
+            _check_length(self.path)
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
@@ -128,7 +167,7 @@ class StateDatabase:
                 verdict = result[0] if result else "no answer"
                 if verdict != "ok":
                     raise StateFileError(f"{self.path} is damaged (SQLite's check: {verdict})")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA journal_mode = {'WAL' if self._wal else 'DELETE'}")
             self._db.execute("PRAGMA synchronous = FULL")
             with self.transaction():
                 for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -270,9 +309,9 @@ class StateDatabase:
         blob = _to_blob(bottleneck, SAMPLE_DTYPE)
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO samples (slot, source, created, bottleneck, image) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (slot, source, created, blob, image),
+                "INSERT INTO samples (slot, source, created, bottleneck, image, crc) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (slot, source, created, blob, image, _crc(blob, image)),
             )
         return int(cursor.lastrowid)
 
@@ -282,12 +321,13 @@ class StateDatabase:
         """Insert many samples ``(id or None, slot, bottleneck, source, time, image)`` in one
         transaction (saves and imports)."""
         with self.transaction() as db:
+            blobs = [_to_blob(row[2], SAMPLE_DTYPE) for row in rows]
             db.executemany(
-                "INSERT INTO samples (id, slot, source, created, bottleneck, image) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO samples (id, slot, source, created, bottleneck, image, crc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (i, slot, src, t, _to_blob(b, SAMPLE_DTYPE), img)
-                    for i, slot, b, src, t, img in rows
+                    (i, slot, src, t, blob, img, _crc(blob, img))
+                    for (i, slot, _, src, t, img), blob in zip(rows, blobs, strict=True)
                 ],
             )
 
@@ -362,7 +402,7 @@ class StateDatabase:
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT id, slot, source, created, bottleneck, image IS NOT NULL "
+                    "SELECT id, slot, source, created, bottleneck, image IS NOT NULL, crc, image "
                     "FROM samples WHERE id > ? ORDER BY id LIMIT ?",
                     (last, batch),
                 ).fetchall()
@@ -392,10 +432,14 @@ class StateDatabase:
     def replace_bottlenecks(self, bottlenecks: Mapping[int, np.ndarray]) -> None:
         """Store new bottlenecks for some samples (re-embedding), in one transaction."""
         with self.transaction() as db:
-            db.executemany(
-                "UPDATE samples SET bottleneck = ? WHERE id = ?",
-                [(_to_blob(b, SAMPLE_DTYPE), i) for i, b in bottlenecks.items()],
-            )
+            for sample_id, bottleneck in bottlenecks.items():
+                blob = _to_blob(bottleneck, SAMPLE_DTYPE)
+                row = db.execute("SELECT image FROM samples WHERE id = ?", (sample_id,)).fetchone()
+                if row is not None:
+                    db.execute(
+                        "UPDATE samples SET bottleneck = ?, crc = ? WHERE id = ?",
+                        (blob, _crc(blob, row[0]), sample_id),
+                    )
 
     def next_sample_id(self) -> int:
         """The id the next sample will get (ids are never reused, also after deletes)."""
@@ -421,11 +465,13 @@ class StateDatabase:
                 (PARAMETERS, saved.parameters),
                 (OPTIMIZER_STATE, saved.optimizer_state),
             ):
+                blobs = [_to_blob(a, "float32") for a in arrays]
                 db.executemany(
-                    "INSERT INTO tensors (kind, idx, dtype, shape, data) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO tensors (kind, idx, dtype, shape, data, crc) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (kind, i, "float32", json.dumps(list(a.shape)), _to_blob(a, "float32"))
-                        for i, a in enumerate(arrays)
+                        (kind, i, "float32", json.dumps(list(a.shape)), blob, _crc(blob))
+                        for i, (a, blob) in enumerate(zip(arrays, blobs, strict=True))
                     ],
                 )
             self._set("parameters_bundle", saved.bundle_id)
@@ -441,11 +487,13 @@ class StateDatabase:
             if bundle_id is None:
                 return None
             rows = self._db.execute(
-                "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx"
+                "SELECT kind, idx, dtype, shape, data, crc FROM tensors ORDER BY kind, idx"
             ).fetchall()
             steps, epochs = int(self._get("steps") or 0), int(self._get("epochs") or 0)
         arrays: dict[str, list[np.ndarray]] = {PARAMETERS: [], OPTIMIZER_STATE: []}
-        for kind, index, dtype, shape, data in rows:
+        for kind, index, dtype, shape, data, crc in rows:
+            if crc != _crc(data):
+                raise StateFileError(f"{self.path}: the saved {kind} {index} is damaged (checksum)")
             if kind not in arrays or index != len(arrays[kind]) or dtype != "float32":
                 raise StateFileError(f"{self.path}: the saved {kind} tensors are inconsistent")
             array = np.frombuffer(data, dtype=np.dtype("float32").newbyteorder("<"))
