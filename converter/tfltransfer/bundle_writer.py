@@ -1,4 +1,9 @@
-"""Writes a bundle folder atomically: staging folder, hashes, manifest, rename into place."""
+"""Writes a bundle folder atomically: staging folder, files, manifest, rename into place.
+
+The manifest is completed (file hashes, sizes, bundle id) and checked with the runtime's own
+manifest reader before anything is written, so the converter cannot write a manifest that
+:mod:`personalizer` refuses.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tfltransfer.errors import OutputDirError
-
-FORMAT = "tflite-transfer-bundle"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+from personalizer.bundle_format import FORMAT, MANIFEST, bundle_id_of
+from personalizer.errors import BundleError
+from personalizer.model.bundle import parse_manifest
+from tfltransfer.errors import ConverterError, OutputDirError
 
 
 def is_bundle(path: Path) -> bool:
@@ -40,10 +44,29 @@ def check_target(target: Path) -> None:
         raise OutputDirError(f"{target.parent} does not exist; create it first")
 
 
-def bundle_id(file_hashes: dict[str, str]) -> str:
-    """First 16 hex digits of the sha256 over the sorted ``"<file> <sha256>"`` lines."""
-    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(file_hashes.items()))
-    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+def complete_manifest(manifest: dict, files: dict[str, bytes]) -> dict:
+    """``manifest`` with ``files`` (sha256, size) and ``bundle_id`` filled in, checked as the
+    runtime checks it (:func:`personalizer.model.bundle.parse_manifest`: the typed
+    :class:`~personalizer.bundle_format.Manifest` model, the id, each model's signature order
+    and shapes).
+
+    Raises:
+      ConverterError: the runtime would refuse the manifest (a converter bug; the message says
+        which field).
+    """
+    hashes = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    manifest = dict(manifest)
+    manifest["files"] = {
+        name: {"sha256": hashes[name], "size": len(files[name])} for name in sorted(files)
+    }
+    manifest["bundle_id"] = bundle_id_of(hashes)
+    # A JSON round trip: the check sees exactly what a runtime will read.
+    document = json.loads(json.dumps(manifest))
+    try:
+        parse_manifest(document, where="the manifest to write")
+    except BundleError as exc:
+        raise ConverterError(f"the runtime would refuse this bundle: {exc}") from None
+    return manifest
 
 
 def _fsync_dir(path: Path) -> None:
@@ -54,27 +77,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bundle(folder: Path, files: dict[str, bytes], manifest: dict) -> dict:
-    """Write ``files`` and the completed manifest (hashes, sizes, id) into ``folder``."""
-    hashes = {}
+def write_bundle(folder: Path, files: dict[str, bytes], manifest: dict) -> None:
+    """Write ``files`` and the completed ``manifest`` (see :func:`complete_manifest`) into
+    ``folder``, each synced to disk."""
+    listed = {name: entry["sha256"] for name, entry in manifest["files"].items()}
+    actual = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    if listed != actual:
+        raise ConverterError("the manifest does not list the files being written (a bug)")
     for name, content in files.items():
         with open(folder / name, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        hashes[name] = hashlib.sha256(content).hexdigest()
-    manifest = dict(manifest)
-    manifest["files"] = {
-        name: {"sha256": hashes[name], "size": len(files[name])} for name in sorted(files)
-    }
-    manifest["bundle_id"] = bundle_id(hashes)
     with open(folder / MANIFEST, "w") as handle:
         json.dump(manifest, handle, indent=2)
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
     _fsync_dir(folder)
-    return manifest
 
 
 @contextlib.contextmanager

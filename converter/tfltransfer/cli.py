@@ -52,9 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument(
         "--base_input_range",
-        default="0,1",
-        choices=("0,1", "-1,1", "0,255"),
-        help="what --base_model_dir expects; the scaling from [0,1] is folded into the model",
+        default=None,
+        metavar="LOW,HIGH",
+        help="what --base_model_dir expects (0,1, -1,1, 0,255, ...; write a negative one as "
+        "--base_input_range=-1,1): for an image base the scaling from [0,1] is folded into the "
+        "model (default 0,1); for a tensor base it is recorded for the runtime to check "
+        "(default: none)",
+    )
+    base.add_argument(
+        "--base_input_kind",
+        choices=("auto", "image", "tensor"),
+        default="auto",
+        help="--base_model_dir input: auto (an (N,H,W,3) input is an image), image, or tensor "
+        "(sound, sensor vectors: fed as they are)",
     )
     base.add_argument(
         "--representative_images",
@@ -110,6 +120,16 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         )
     if args.base_model_dir and (args.base_image_size != 224 or args.base_alpha != 1.0):
         parser.error("--base_image_size/--base_alpha apply to --base_mobilenetv2 only")
+    if args.base_mobilenetv2 and (args.base_input_range or args.base_input_kind != "auto"):
+        parser.error("--base_input_range/--base_input_kind apply to --base_model_dir only")
+    if args.base_input_range is not None:
+        from tfltransfer.errors import BaseModelError
+        from tfltransfer.input_range import parse_input_range
+
+        try:
+            parse_input_range(args.base_input_range)
+        except BaseModelError as exc:
+            parser.error(f"--base_input_range: {exc}")
     if args.edgetpu and not args.representative_images:
         parser.error("--edgetpu needs --representative_images DIR (a fully int8 base)")
 
@@ -133,10 +153,20 @@ def build_converter(args: argparse.Namespace) -> object:
         size = (args.base_image_size, args.base_image_size)
     else:
         base = bases.SavedModelBase(
-            args.base_model_dir, quantize=args.base_quantize, input_range=args.base_input_range
+            args.base_model_dir,
+            quantize=args.base_quantize,
+            input_range=args.base_input_range,
+            input_kind=args.base_input_kind,
         )
-        size = base.image_size
+        size = base.image_size if base.input_kind == "image" else None
     if args.representative_images:
+        if size is None:
+            from tfltransfer.errors import QuantizationError
+
+            raise QuantizationError(
+                "--representative_images needs an image base; for a tensor base, quantize with "
+                "the Python API (SavedModelBase(representative_dataset=...)) and sample arrays"
+            )
         base.representative_dataset = representative.from_folder(args.representative_images, size)
     if args.head_softmax:
         # input_shape None: the head fits whatever bottleneck the converted base produces.

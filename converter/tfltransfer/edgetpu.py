@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from personalizer.bundle_format import BOTTLENECK, EDGETPU_BOTTLENECK, model_file
 from tfltransfer.errors import QuantizationError
 
 INSTALL_HINT = (
@@ -29,12 +30,13 @@ def compile_for_edgetpu(model: bytes) -> bytes:
     """Return the Edge TPU version of a fully int8-quantized model."""
     compiler = compiler_path()
     with tempfile.TemporaryDirectory(prefix="tfltransfer-edgetpu-") as tmp:
-        source = Path(tmp) / "bottleneck.tflite"
+        # The compiler names its output <input stem>_edgetpu.tflite: the bundle's file name.
+        source = Path(tmp) / model_file(BOTTLENECK)
         source.write_bytes(model)
         done = subprocess.run(
             [compiler, "-s", "-o", tmp, str(source)], capture_output=True, text=True, check=False
         )
-        compiled = Path(tmp) / "bottleneck_edgetpu.tflite"
+        compiled = Path(tmp) / EDGETPU_BOTTLENECK
         if done.returncode != 0 or not compiled.is_file():
             raise QuantizationError(f"edgetpu_compiler failed:\n{done.stdout}\n{done.stderr}")
         return compiled.read_bytes()

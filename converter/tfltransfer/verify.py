@@ -2,11 +2,15 @@
 
 It runs initialize, one train step, one optimizer step and inference in the LiteRT interpreter (in
 a subprocess, as on the board), compares them with the same functions run by TensorFlow, and
-compares the hand-written gradients with TensorFlow's automatic ones.
+compares the hand-written gradients with TensorFlow's automatic ones. Every model is run twice:
+by signature name (as this project's runtime reads bundles) and by position, as the seed's
+consumers do (``get_input_details()`` order, bottleneck and inference resized to a batch of two,
+train_head fed a full padded batch at its default size); a wrong positional order fails.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -15,9 +19,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from personalizer import bundle_format as fmt
+from tfltransfer import tflite_model_info
 from tfltransfer.errors import VerificationError
 from tfltransfer.heads import layers as hl
 from tfltransfer.heads.program import HeadProgram, LayerChainProgram, autodiff_loss_and_grads
+
+CHECKED = ("initialize", "bottleneck", "train_head", "inference", "optimizer")
 
 
 def close(actual: np.ndarray, expected: np.ndarray, rtol: float = 2e-3) -> bool:
@@ -50,6 +58,19 @@ def sample_inputs(converter: object, program: HeadProgram, bottleneck_shape: tup
     return bottlenecks, labels, params
 
 
+def sample_base_inputs(manifest: dict, batch: int, seed: int = 1) -> np.ndarray:
+    """``batch`` random inputs of the bundle's input contract (within its range, if any)."""
+    low, high = manifest["input"]["range"] or (0.0, 1.0)
+    shape = (batch, *manifest["input"]["shape"][1:])
+    values = np.random.default_rng(seed).uniform(size=shape)
+    return (low + values * (high - low)).astype(np.float32)
+
+
+def pad_batch(rows: np.ndarray, batch: int) -> np.ndarray:
+    """``rows`` repeated until there are ``batch`` of them (the seed's padding of a short batch)."""
+    return np.resize(rows, (batch, *rows.shape[1:])).astype(rows.dtype)
+
+
 def autodiff_grads(program: HeadProgram, bottlenecks, labels, params) -> list[np.ndarray]:
     """TensorFlow's own gradients of the program's loss."""
     tensors = [tf.constant(p) for p in params]
@@ -59,33 +80,18 @@ def autodiff_grads(program: HeadProgram, bottlenecks, labels, params) -> list[np
     return [g.numpy() for g in grads]
 
 
-def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models: dict) -> str:
-    """Check the bundle in ``bundle``; return a printable table or raise VerificationError."""
-    import json
-
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    bottleneck_shape = tuple(manifest["bottleneck"]["shape"])
-    functions = converter.build_functions(program, bottleneck_shape)
-    bottlenecks, labels, params = sample_inputs(converter, program, bottleneck_shape)
-    state = [np.full(s["shape"], s["init"], np.float32) for s in manifest["optimizer"]["state"]]
-    image = np.random.default_rng(1).uniform(size=manifest["input"]["shape"]).astype(np.float32)
-    train_grads = [np.asarray(g) for g in autodiff_grads(program, bottlenecks, labels, params)]
-    feeds = {
-        "initialize": {"zero": np.float32(0.0)},
-        "bottleneck": {"image": image},
-        "train_head": {"bottlenecks": bottlenecks, "labels": labels}
-        | {f"param_{i}": p for i, p in enumerate(params)},
-        "inference": {"bottleneck": bottlenecks[:1]}
-        | {f"param_{i}": p for i, p in enumerate(params)},
-        "optimizer": {f"param_{i}": p for i, p in enumerate(params)}
-        | {f"grad_{i}": g for i, g in enumerate(train_grads)}
-        | {f"state_{j}": s for j, s in enumerate(state)},
-    }
-    runnable = [name for name in feeds if not manifest["models"][name]["requires_flex"]]
-    feeds = {name: feeds[name] for name in runnable}
+def _run_worker(bundle: Path, named: dict, positional: dict) -> dict[str, np.ndarray]:
+    arrays = {f"named/{m}/{k}": v for m, f in named.items() for k, v in f.items()}
+    arrays.update(
+        {
+            f"positional/{m}/{k}": np.asarray(v)
+            for m, vs in positional.items()
+            for k, v in enumerate(vs)
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="tfltransfer-verify-") as tmp:
         inputs_path, outputs_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(inputs_path, **{f"{m}/{k}": v for m, f in feeds.items() for k, v in f.items()})
+        np.savez(inputs_path, **arrays)
         done = subprocess.run(
             [
                 sys.executable,
@@ -103,9 +109,48 @@ def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models:
             raise VerificationError(
                 f"the bundle does not run in the LiteRT interpreter:\n{done.stderr[-2000:]}"
             )
-        lite = dict(np.load(outputs_path))
+        return dict(np.load(outputs_path))
 
-    problems = []
+
+def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models: dict) -> str:
+    """Check the bundle in ``bundle``; return a printable table or raise VerificationError."""
+    manifest = json.loads((bundle / fmt.MANIFEST).read_text())
+    bottleneck_shape = tuple(manifest["bottleneck"]["shape"])
+    functions = converter.build_functions(program, bottleneck_shape)
+    bottlenecks, labels, params = sample_inputs(converter, program, bottleneck_shape)
+    probe = np.random.default_rng(2).uniform(0, 2, size=(2, *bottleneck_shape)).astype(np.float32)
+    state = [np.full(s["shape"], s["init"], np.float32) for s in manifest["optimizer"]["state"]]
+    base_inputs = sample_base_inputs(manifest, 2)
+    train_grads = [np.asarray(g) for g in autodiff_grads(program, bottlenecks, labels, params)]
+    batch = converter.train_batch_size
+    padded = (pad_batch(bottlenecks, batch), pad_batch(labels, batch))
+    # The same values by name and, in the format's order, by position.
+    values = {
+        "initialize": [np.float32(0.0)],
+        "bottleneck": [base_inputs[:1]],
+        "train_head": [bottlenecks, labels, *params],
+        "inference": [probe[:1], *params],
+        "optimizer": [*params, *train_grads, *state],
+    }
+    # A base exported with a fixed batch of 1 keeps it (the converter warned).
+    batch_base = tflite_model_info.has_dynamic_batch(models[fmt.BOTTLENECK].content)
+    positional = dict(
+        values,
+        bottleneck=[base_inputs if batch_base else base_inputs[:1]],
+        inference=[probe, *params],
+    )
+    positional["train_head"] = [*padded, *params]
+    orders = {name: (functions[name][1], functions[name][2]) for name in functions}
+    orders["bottleneck"] = ((fmt.IMAGE,), (fmt.BOTTLENECK,))
+    named = {name: dict(zip(orders[name][0], vs, strict=True)) for name, vs in values.items()}
+    runnable = [name for name in CHECKED if not manifest["models"][name]["requires_flex"]]
+    lite = _run_worker(
+        bundle,
+        {name: named[name] for name in runnable},
+        {name: positional[name] for name in runnable},
+    )
+
+    problems = [str(p) for p in lite.pop("__problems__")]
 
     def check(label: str, actual: np.ndarray, expected: np.ndarray) -> None:
         if not close(actual, expected):
@@ -114,29 +159,47 @@ def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models:
             )
             problems.append(f"{label}: LiteRT and TensorFlow differ (max abs diff {diff:g})")
 
-    reference = {}
-    for name in [n for n in ("initialize", "inference", "optimizer") if n in runnable]:
-        function, input_names, _ = functions[name]
-        outputs = function(*[feeds[name][k] for k in input_names])
-        reference[name] = {k: v.numpy() for k, v in outputs.items()}
-    for name in ("initialize", "inference", "optimizer"):
-        for key, value in reference[name].items():
-            check(f"{name}/{key}", lite[f"{name}/{key}"], value)
-    for key in lite:
-        if not np.all(np.isfinite(lite[key])):
-            problems.append(f"{key}: not finite")
     deterministic = is_deterministic(program)
+    for name in [
+        n for n in ("initialize", "inference", "optimizer", "train_head") if n in runnable
+    ]:
+        function, input_names, output_names = functions[name]
+        if name == "train_head" and not deterministic:
+            continue
+        by_name = {k: v.numpy() for k, v in function(*values[name]).items()}
+        by_position = {k: v.numpy() for k, v in function(*positional[name]).items()}
+        for key in output_names:
+            if name != "train_head":  # train_head by name is checked against autodiff below
+                check(f"{name}/{key}", lite[f"named/{name}/{key}"], by_name[key])
+        for k, key in enumerate(output_names):
+            got = lite.get(f"positional/{name}/{k}")
+            if got is not None:
+                check(f"{name} output {k} ({key}) read by position", got, by_position[key])
+    if batch_base and "positional/bottleneck/0" in lite:
+        # Batches give the same rows as single inputs.
+        check(
+            "bottleneck of a batch of 2, row 0, vs alone",
+            lite["positional/bottleneck/0"][:1],
+            lite[f"named/bottleneck/{fmt.BOTTLENECK}"],
+        )
+    for key, value in lite.items():
+        if not key.endswith("__seconds__") and not np.all(np.isfinite(value)):
+            problems.append(f"{key}: not finite")
     if deterministic and "train_head" in runnable:
         loss = program.loss(
             tf.constant(bottlenecks), tf.constant(labels), [tf.constant(p) for p in params]
         )
-        check("train_head/loss", lite["train_head/loss"], loss.numpy())
+        check("train_head/loss", lite[f"named/train_head/{fmt.LOSS}"], loss.numpy())
         for i, grad in enumerate(train_grads):
-            check(f"train_head/grad_{i} vs autodiff", lite[f"train_head/grad_{i}"], grad)
+            check(
+                f"train_head/{fmt.grad(i)} vs autodiff",
+                lite[f"named/train_head/{fmt.grad(i)}"],
+                grad,
+            )
     if problems:
         raise VerificationError("self-check failed:\n  " + "\n  ".join(problems))
     lines = [f"{'model':<12} {'size':>10} {'ops':>4} {'flex':>5} {'invoke ms':>10}"]
-    for name in ("bottleneck", "initialize", "train_head", "inference", "optimizer"):
+    for name in CHECKED:
         entry = manifest["models"][name]
         size = manifest["files"][entry["file"]]["size"]
         key = f"{name}/__seconds__"
@@ -150,5 +213,5 @@ def verify_bundle(bundle: Path, converter: object, program: HeadProgram, models:
     else:
         note = "training uses dropout: gradients checked for finiteness only"
     ops = "needs Flex" if manifest["requires_flex"] else "builtin ops only"
-    lines.append(f"self-check passed ({ops}; {note})")
+    lines.append(f"self-check passed ({ops}; {note}; the seed's positional order holds)")
     return "\n".join(lines)

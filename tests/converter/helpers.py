@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from personalizer import bundle_format as fmt
 from tfltransfer import heads
 
 TINY_IMAGE = 32
@@ -26,14 +27,14 @@ class LiteBundle:
     def runner(self, name: str):
         """The signature runner of model ``name``."""
         if name not in self._runners:
-            interpreter = Interpreter(model_path=str(self.path / f"{name}.tflite"))
+            interpreter = Interpreter(model_path=str(self.path / fmt.model_file(name)))
             self._runners[name] = interpreter.get_signature_runner()
         return self._runners[name]
 
     def initialize(self) -> list[np.ndarray]:
         """Initial parameters."""
         out = self.runner("initialize")(zero=np.float32(0))
-        return [out[f"param_{i}"] for i in range(len(self.manifest["parameters"]))]
+        return [out[fmt.param(i)] for i in range(len(self.manifest["parameters"]))]
 
     def bottleneck(self, image: np.ndarray) -> np.ndarray:
         """Bottleneck of one ``(1,H,W,3)`` image."""
@@ -41,19 +42,19 @@ class LiteBundle:
 
     def train_head(self, x: np.ndarray, y: np.ndarray, params: list[np.ndarray]) -> tuple:
         """``(loss, grads)``."""
-        feeds = {f"param_{i}": p for i, p in enumerate(params)}
+        feeds = {fmt.param(i): p for i, p in enumerate(params)}
         out = self.runner("train_head")(bottlenecks=x.astype(np.float32), labels=y, **feeds)
-        return float(out["loss"]), [out[f"grad_{i}"] for i in range(len(params))]
+        return float(out[fmt.LOSS]), [out[fmt.grad(i)] for i in range(len(params))]
 
     def optimizer(self, params: list, grads: list, state: list) -> tuple[list, list]:
         """``(new_params, new_state)``."""
-        feeds = {f"param_{i}": p for i, p in enumerate(params)}
-        feeds.update({f"grad_{i}": g for i, g in enumerate(grads)})
-        feeds.update({f"state_{j}": s for j, s in enumerate(state)})
+        feeds = {fmt.param(i): p for i, p in enumerate(params)}
+        feeds.update({fmt.grad(i): g for i, g in enumerate(grads)})
+        feeds.update({fmt.state(j): s for j, s in enumerate(state)})
         out = self.runner("optimizer")(**feeds)
         return (
-            [out[f"new_param_{i}"] for i in range(len(params))],
-            [out[f"new_state_{j}"] for j in range(len(state))],
+            [out[fmt.new_param(i)] for i in range(len(params))],
+            [out[fmt.new_state(j)] for j in range(len(state))],
         )
 
     def initial_state(self) -> list[np.ndarray]:
@@ -64,9 +65,9 @@ class LiteBundle:
 
     def probabilities(self, bottleneck: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
         """Class probabilities of one bottleneck."""
-        feeds = {f"param_{i}": p for i, p in enumerate(params)}
+        feeds = {fmt.param(i): p for i, p in enumerate(params)}
         return self.runner("inference")(bottleneck=bottleneck.astype(np.float32), **feeds)[
-            "probabilities"
+            fmt.PROBABILITIES
         ]
 
 
@@ -95,4 +96,25 @@ def mlp_head(num_classes: int = 3, hidden: str = "relu", l2: float = 0.01, seed:
                 bias_regularizer=keras.regularizers.l2(l2),
             ),
         ]
+    )
+
+
+def positional_shapes(model: bytes) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Input and output shapes as a positional consumer reads them (``get_*_details()``)."""
+    interpreter = Interpreter(model_content=model)
+    return (
+        [tuple(int(d) for d in x["shape"]) for x in interpreter.get_input_details()],
+        [tuple(int(d) for d in x["shape"]) for x in interpreter.get_output_details()],
+    )
+
+
+def positional_signature_names(model: bytes) -> tuple[list[str], list[str]]:
+    """Which signature tensor sits at each position of ``get_input/output_details()``."""
+    interpreter = Interpreter(model_content=model)
+    runner = interpreter.get_signature_runner()
+    names = {int(d["index"]): n for n, d in runner.get_input_details().items()}
+    names.update({int(d["index"]): n for n, d in runner.get_output_details().items()})
+    return (
+        [names[int(d["index"])] for d in interpreter.get_input_details()],
+        [names[int(d["index"])] for d in interpreter.get_output_details()],
     )

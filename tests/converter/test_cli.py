@@ -146,6 +146,37 @@ def test_flex_head_is_converted_and_the_cli_says_so(tmp_path, tiny_base_dir, ker
     assert manifest_of(tmp_path / "b")["requires_flex"] is True
 
 
+def test_tensor_base_from_the_command_line(tmp_path):
+    keras.utils.set_random_seed(2)
+    vectors = keras.Input((16,))
+    keras.Model(vectors, keras.layers.Dense(8, activation="tanh")(vectors)).export(
+        str(tmp_path / "sensor_base"), verbose=False
+    )
+    done = convert(
+        f"--base_model_dir={tmp_path / 'sensor_base'}",
+        "--base_input_range=-4,4",
+        "--head_softmax",
+        "--num_classes=3",
+        "--optimizer=adam",
+        f"--out_model_dir={tmp_path / 'b'}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "self-check passed" in done.stdout
+    manifest = manifest_of(tmp_path / "b")
+    assert manifest["input"]["kind"] == "tensor"
+    assert manifest["input"]["shape"] == [1, 16] and manifest["input"]["range"] == [-4.0, 4.0]
+    assert manifest["bottleneck"]["shape"] == [8]
+    done = convert(
+        f"--base_model_dir={tmp_path / 'sensor_base'}",
+        f"--representative_images={tmp_path}",
+        "--head_softmax",
+        "--optimizer=adam",
+        f"--out_model_dir={tmp_path / 'c'}",
+    )
+    assert done.returncode == 1 and "needs an image base" in done.stderr
+    assert not (tmp_path / "c").exists()
+
+
 def test_existing_bundle_is_replaced(tmp_path, tiny_base_dir):
     args = [
         f"--base_model_dir={tiny_base_dir}",
@@ -208,6 +239,19 @@ def test_existing_bundle_is_replaced(tmp_path, tiny_base_dir):
         (
             ["--base_mobilenetv2", "--head_softmax", "--optimizer=adam", "--edgetpu"],
             "--representative_images",
+        ),
+        (
+            [
+                "--base_mobilenetv2",
+                "--base_input_range=0,255",
+                "--head_softmax",
+                "--optimizer=adam",
+            ],
+            "apply to --base_model_dir only",
+        ),
+        (
+            ["--base_model_dir=x", "--base_input_range=1,0", "--head_softmax", "--optimizer=adam"],
+            "the upper above the lower",
         ),
     ],
 )

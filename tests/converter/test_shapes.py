@@ -99,7 +99,7 @@ def test_keras_head_parameters_start_at_the_keras_weights(build_bundle):
 def test_manifest_hashes_and_id_match_the_files(build_bundle):
     import hashlib
 
-    from tfltransfer.bundle_writer import bundle_id
+    from personalizer.bundle_format import bundle_id_of
 
     bundle = build_bundle(softmax_head(), verify=False)
     files = bundle.manifest["files"]
@@ -109,6 +109,6 @@ def test_manifest_hashes_and_id_match_the_files(build_bundle):
             "sha256": hashlib.sha256(content).hexdigest(),
             "size": len(content),
         }
-    assert bundle.manifest["bundle_id"] == bundle_id({n: e["sha256"] for n, e in files.items()})
+    assert bundle.manifest["bundle_id"] == bundle_id_of({n: e["sha256"] for n, e in files.items()})
     assert bundle.manifest["format"] == "tflite-transfer-bundle"
     assert bundle.manifest["format_version"] == 1

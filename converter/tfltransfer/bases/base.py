@@ -13,20 +13,35 @@ from tfltransfer.errors import QuantizationError
 RepresentativeDataset = Callable[[], Iterable[list[np.ndarray]]]
 
 
+IMAGE_INPUT = {"kind": "image", "dtype": "float32", "range": [0.0, 1.0], "color_order": "RGB",
+               "layout": "NHWC"}  # fmt: skip
+
+
 class Base(abc.ABC):
     """A frozen base model, converted to ``bottleneck.tflite``.
 
-    The converted model always takes ``(1, H, W, 3)`` float32 RGB in [0, 1]: a base folds its own
-    input scaling into the model, so every runtime feeds the same thing.
+    The converted model takes a batch of inputs (any batch size; 1 by default) and returns
+    their bottlenecks. An image base takes ``(N, H, W, 3)`` float32 RGB in [0, 1] and folds its
+    own input scaling into the model, so every runtime feeds the same thing; a tensor base takes
+    any fixed-shape float32 input as it is (sound, sensor vectors).
     """
 
     @abc.abstractmethod
     def tflite_model(self) -> bytes:
-        """The converted bottleneck model."""
+        """The converted bottleneck model (batch dimension dynamic)."""
 
     @abc.abstractmethod
     def manifest_info(self) -> dict:
         """The manifest's ``base`` entry (kind, sizes, native input range, quantization)."""
+
+    @abc.abstractmethod
+    def bottleneck_shape(self) -> tuple[int, ...]:
+        """The shape of one bottleneck (no batch dimension), measured from the model."""
+
+    def input_info(self) -> dict:
+        """The manifest's ``input`` entry without its shape (the converter measures that):
+        ``kind``, ``dtype``, ``range``, ``color_order``, ``layout``. Image bases by default."""
+        return dict(IMAGE_INPUT)
 
 
 def quantization_mode(quantize: bool, representative_dataset: RepresentativeDataset | None) -> str:

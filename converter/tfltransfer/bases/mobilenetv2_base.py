@@ -68,12 +68,10 @@ class MobileNetV2Base(Base):
         self.pooling = None if pooling in (None, "none") else pooling
         self._quantization = "none"
 
-    def keras_model(self) -> keras.Model:
-        """The Keras model the bottleneck is converted from: [0,1] in, features out."""
-        weights = resolve_weights(self.weights, self.alpha, self.image_size)
+    def _network(self, weights: str | None) -> keras.Model:
         size = self.image_size
         try:
-            net = keras.applications.MobileNetV2(
+            return keras.applications.MobileNetV2(
                 input_shape=(size, size, 3),
                 alpha=self.alpha,
                 include_top=False,
@@ -82,12 +80,27 @@ class MobileNetV2Base(Base):
             )
         except ValueError as exc:
             raise BaseModelError(f"MobileNetV2 cannot be built: {exc}") from None
+
+    def keras_model(self) -> keras.Model:
+        """The Keras model the bottleneck is converted from: [0,1] in, features out."""
+        weights = resolve_weights(self.weights, self.alpha, self.image_size)
+        net = self._network(weights)
         if weights is None:
             he_initialize(net)
-        image = keras.Input((size, size, 3), batch_size=1, name="image")
+        size = self.image_size
+        # Batch left open: the converted model takes any batch (1 by default).
+        image = keras.Input((size, size, 3), name="image")
         # MobileNetV2 was trained on [-1, 1]; the runtime feeds [0, 1].
         scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(image)
         return keras.Model(image, net(scaled), name="bottleneck")
+
+    def bottleneck_shape(self) -> tuple[int, ...]:
+        """The network's output shape for this size, width and pooling, e.g. ``(7, 7, 1280)``.
+
+        Read from the built network (without loading weights, which do not change it), so it
+        costs no download; the converter measures the converted model again.
+        """
+        return tuple(int(d) for d in self._network(None).output.shape[1:])
 
     def tflite_model(self) -> bytes:
         """Convert with ``from_keras_model`` (``from_concrete_functions`` breaks variables)."""

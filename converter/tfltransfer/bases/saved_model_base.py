@@ -1,42 +1,51 @@
-"""Any image model saved as a TensorFlow SavedModel, used as the base."""
+"""Any model saved as a TensorFlow SavedModel with one fixed-shape input, used as the base.
+
+Image models (input ``(N, H, W, 3)``) take RGB in [0, 1] like every image bundle, with the
+model's own input scaling folded in. Any other input (a sound window, a sensor vector, an
+embedding) is a *tensor* base: the runtime feeds arrays of that shape as they are.
+"""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import tensorflow as tf
 
-from tfltransfer.bases.base import Base, RepresentativeDataset, apply_quantization
+from tfltransfer.bases.base import IMAGE_INPUT, Base, RepresentativeDataset, apply_quantization
 from tfltransfer.errors import BaseModelError
+from tfltransfer.input_range import INPUT_RANGES, parse_input_range
 from tfltransfer.saved_models import load_serving_signature
 
-INPUT_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
+__all__ = ["INPUT_KINDS", "INPUT_RANGES", "SavedModelBase", "parse_input_range"]
+
+INPUT_KINDS = ("auto", "image", "tensor")
+InputKind = Literal["auto", "image", "tensor"]
+
+log = logging.getLogger(__name__)
 
 
-def parse_input_range(value: str | Sequence[float]) -> tuple[float, float]:
-    """``"0,1"``, ``"-1,1"``, ``"0,255"`` or a pair of numbers -> ``(low, high)``."""
-    if isinstance(value, str):
-        key = value.replace(" ", "")
-        if key not in INPUT_RANGES:
-            raise BaseModelError(f"input range {value!r} is not one of {', '.join(INPUT_RANGES)}")
-        return INPUT_RANGES[key]
-    low, high = (float(v) for v in value)
-    if not high > low:
-        raise BaseModelError(f"input range {value!r}: the upper bound must exceed the lower")
-    return low, high
+def _is_image_shape(shape: tf.TensorShape) -> bool:
+    return shape.rank == 4 and shape[3] == 3
 
 
 class SavedModelBase(Base):
-    """A base loaded from a SavedModel directory, with one image input ``(N, H, W, 3)``.
+    """A base loaded from a SavedModel directory with one fixed-shape float32 input.
 
     Args:
-      model_dir: the SavedModel directory.
+      model_dir: the SavedModel directory (its ``serving_default`` signature, or its only one).
       quantize: dynamic-range quantization.
-      representative_dataset: full int8 quantization with these ``[0, 1]`` samples.
-      input_range: the range the model expects (``"0,1"``, ``"-1,1"``, ``"0,255"``); the
-        scaling from [0, 1] is folded into the converted model.
+      representative_dataset: full int8 quantization with these samples (``[array]`` lists of
+        the converted model's input: ``[0, 1]`` images, or tensors as the model takes them).
+      input_range: images: the range the model expects (``"0,1"``, ``"-1,1"``, ``"0,255"``,
+        ``"LOW,HIGH"``; default ``0,1``); the scaling from [0, 1] is folded into the converted
+        model. Tensors: the range of the values the model takes, recorded in the manifest for
+        the runtime to check (default: none), nothing folded.
+      input_kind: ``auto`` (an ``(N, H, W, 3)`` input is an image, anything else a tensor),
+        ``image`` or ``tensor``.
     """
 
     def __init__(
@@ -44,12 +53,14 @@ class SavedModelBase(Base):
         model_dir: str | Path,
         quantize: bool = False,
         representative_dataset: RepresentativeDataset | None = None,
-        input_range: str | Sequence[float] = "0,1",
+        input_range: str | Sequence[float] | None = None,
+        input_kind: InputKind = "auto",
     ) -> None:
+        if input_kind not in INPUT_KINDS:
+            raise BaseModelError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
         self.model_dir = str(model_dir)
         self.quantize = bool(quantize)
         self.representative_dataset = representative_dataset
-        self.input_range = parse_input_range(input_range)
         self._quantization = "none"
         self._loaded, self._signature, self._input_name, spec = load_serving_signature(
             self.model_dir,
@@ -57,31 +68,84 @@ class SavedModelBase(Base):
             "Save a Keras model with model.export(DIR) or tf.saved_model.save(model, DIR)",
         )
         shape = spec.shape
-        if shape.rank != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
+        where = f"{self.model_dir}: the base input"
+        if shape.rank is None or shape.rank < 2 or not all(d is not None for d in shape[1:]):
             raise BaseModelError(
-                f"{self.model_dir}: the base input must be (batch, height, width, 3) with a fixed "
-                f"height and width, got {shape}"
+                f"{where} must be (batch, ...) with every other dimension fixed, got {shape}"
             )
-        self.image_size = (int(shape[1]), int(shape[2]))
+        if shape[0] not in (None, 1):
+            raise BaseModelError(f"{where} has a fixed batch of {shape[0]}; export it with None")
+        if spec.dtype != tf.float32:
+            raise BaseModelError(
+                f"{where} is {spec.dtype.name}; bundles take float32 inputs, so export the model "
+                "with a float32 input (cast inside the model if it needs integers)"
+            )
+        outputs = self._signature.structured_outputs
+        if not isinstance(outputs, dict) or len(outputs) != 1:
+            names = sorted(outputs) if isinstance(outputs, dict) else outputs
+            raise BaseModelError(
+                f"{self.model_dir}: the base has outputs {names}; a base must have exactly one"
+            )
+        self.input_kind = (
+            ("image" if _is_image_shape(shape) else "tensor")
+            if input_kind == "auto"
+            else input_kind
+        )
+        if self.input_kind == "image" and not _is_image_shape(shape):
+            raise BaseModelError(
+                f"{where} must be (batch, height, width, 3) for an image base, got {shape}; "
+                "use input_kind='tensor' (--base_input_kind tensor) for other inputs"
+            )
+        self.input_shape = tuple(int(d) for d in shape[1:])
+        # A model exported with batch 1 cannot take other batches; the bundle keeps that.
+        self._batch = None if shape[0] is None else 1
+        if self.input_kind == "image":
+            self.image_size = (self.input_shape[0], self.input_shape[1])
+            self.input_range = parse_input_range("0,1" if input_range is None else input_range)
+        else:
+            self.input_range = None if input_range is None else parse_input_range(input_range)
 
-    def tflite_model(self) -> bytes:
-        """Wrap the model with the input scaling, re-save it, and convert that SavedModel."""
-        low, high = self.input_range
+    def _input_spec(self) -> tf.TensorSpec:
+        # The bundle's input is called "image" for every kind (bundle_format.IMAGE).
+        return tf.TensorSpec([self._batch, *self.input_shape], tf.float32, name="image")
+
+    def _serve(self) -> tf.Module:
+        """The model wrapped with the input scaling (images) and the bundle's names."""
         signature, name = self._signature, self._input_name
-        height, width = self.image_size
-        spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="image")
+        scale = None
+        if self.input_kind == "image":
+            low, high = self.input_range
+            scale = (high - low, low)
+        spec = self._input_spec()
 
-        class Scaled(tf.Module):
+        class Serve(tf.Module):
             def __init__(self, inner: object) -> None:
                 super().__init__()
                 self.inner = inner
 
             @tf.function(input_signature=[spec])
             def serve(self, image: tf.Tensor) -> dict:
-                outputs = signature(**{name: image * (high - low) + low})
-                return {"bottleneck": next(iter(outputs.values()))}
+                x = image if scale is None else image * scale[0] + scale[1]
+                (output,) = signature(**{name: x}).values()
+                return {"bottleneck": output}
 
-        module = Scaled(self._loaded)
+        return Serve(self._loaded)
+
+    def bottleneck_shape(self) -> tuple[int, ...]:
+        """Measured by running the model on one zero input."""
+        zeros = tf.zeros([1, *self.input_shape], tf.float32)
+        (output,) = self._serve().serve(zeros).values()
+        return tuple(int(d) for d in output.shape[1:])
+
+    def tflite_model(self) -> bytes:
+        """Wrap the model (input scaling, names), re-save it, and convert that SavedModel."""
+        if self._batch is not None:
+            log.warning(
+                "%s has a fixed batch of 1: the bundle's bottleneck model takes one input at a "
+                "time (export the model with batch None to allow batches)",
+                self.model_dir,
+            )
+        module = self._serve()
         with tempfile.TemporaryDirectory(prefix="tfltransfer-base-") as tmp:
             tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -90,12 +154,28 @@ class SavedModelBase(Base):
             )
             return converter.convert()
 
-    def manifest_info(self) -> dict:
-        """Kind, source directory, native input range, quantization."""
+    def input_info(self) -> dict:
+        """Images: RGB in [0, 1]. Tensors: float32 with the declared range, if any."""
+        if self.input_kind == "image":
+            return dict(IMAGE_INPUT)
         return {
+            "kind": "tensor",
+            "dtype": "float32",
+            "range": None if self.input_range is None else list(self.input_range),
+            "color_order": None,
+            "layout": None,
+        }
+
+    def manifest_info(self) -> dict:
+        """Kind, source directory, input kind and shape, native input range, quantization."""
+        info = {
             "kind": "saved_model",
             "model_dir": self.model_dir,
-            "image_size": list(self.image_size),
-            "native_input_range": list(self.input_range),
+            "input_kind": self.input_kind,
+            "input_shape": list(self.input_shape),
+            "native_input_range": None if self.input_range is None else list(self.input_range),
             "quantization": self._quantization,
         }
+        if self.input_kind == "image":
+            info["image_size"] = list(self.image_size)
+        return info

@@ -44,6 +44,29 @@ class HeadProgram(abc.ABC):
         """The training loss alone (used by gradient checks)."""
         return self.loss_and_grads(bottlenecks, labels, params)[0]
 
+    def class_axes(self, num_classes: int) -> list[int | None]:
+        """For each parameter, the axis that indexes the classes (None: it has none).
+
+        The runtime masks inactive class slots there. This default reads it from the shapes
+        (see :func:`class_axes_from_shapes`); heads that know their layers say it exactly.
+        """
+        return class_axes_from_shapes([p.shape for p in self.parameters], num_classes)
+
+
+def class_axes_from_shapes(shapes: list[tuple[int, ...]], num_classes: int) -> list[int | None]:
+    """Class axes when the parameters end in an output layer's ``kernel (F, C)[, bias (C,)]``.
+
+    Parameters come in layer order, kernel before bias, so only the last one or two can be the
+    output layer's. Anything else cannot be told from shapes: all None.
+    """
+    axes: list[int | None] = [None] * len(shapes)
+    c = num_classes
+    if len(shapes) >= 2 and shapes[-1] == (c,) and len(shapes[-2]) == 2 and shapes[-2][1] == c:
+        axes[-2], axes[-1] = 1, 0
+    elif shapes and len(shapes[-1]) == 2 and shapes[-1][1] == c:
+        axes[-1] = 1
+    return axes
+
 
 def l2_penalty(specs: list[ParamSpec], params: list[tf.Tensor]) -> tf.Tensor:
     """Sum of ``l2 * sum(w**2)`` over the regularised parameters (Keras' ``L2`` definition)."""
@@ -157,6 +180,24 @@ class LayerChainProgram(HeadProgram):
             if spec.l2:
                 grads[i] = grads[i] + (2.0 * spec.l2) * params[i]
         return ce + l2_penalty(self.parameters, params), grads
+
+    def class_axes(self, num_classes: int) -> list[int | None]:
+        """The output layer (the last Dense) indexes classes on its kernel's axis 1 and its
+        bias; a trainable BatchNormalization after it on its gamma and beta."""
+        axes: list[int | None] = []
+        dense = [i for i, layer in enumerate(self.layers) if isinstance(layer, Dense)]
+        output = dense[-1] if dense else None
+        for index, layer in enumerate(self.layers):
+            is_output = index == output and layer.units == num_classes
+            after = output is not None and index > output
+            for spec in layer.params:
+                if is_output:
+                    axes.append(1 if spec.name.endswith("/kernel") else 0)
+                elif after and spec.shape == (num_classes,):
+                    axes.append(0)
+                else:
+                    axes.append(None)
+        return axes
 
     def probabilities(self, bottleneck: tf.Tensor, params: list[tf.Tensor]) -> tf.Tensor:
         """Softmax of the logits, or the normalised outputs for other final activations."""
