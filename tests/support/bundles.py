@@ -9,7 +9,9 @@ anything else reuses them across test sessions and across the board/litert runs.
 MobileNetV2 bases use the converter's random weights (``--base_weights none``: seeded He
 initialisation). ImageNet weights cannot be downloaded here; He initialisation keeps the features
 of order 1 and dependent on the image (colour above all), so the runtime's training and
-imprinting can be tested on images end to end.
+imprinting can be tested on images end to end. The ``spectral`` base is a non-image (tensor)
+base: a sound window of ``window`` samples in [-1, 1] -> its log magnitude spectrum
+(``spectral_base.py``), given to the converter as a SavedModel.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "build" / "test-bundles"
 CONVERTER_SOURCES = REPO / "converter" / "tfltransfer"
 SUPPORT = Path(__file__).resolve().parent
-_HELPERS = ("tf_keras_head.py",)
+_HELPERS = ("tf_keras_head.py", "spectral_base.py")
 
 
 def converter_python() -> str:
@@ -39,6 +41,8 @@ def converter_python() -> str:
 class BundleSpec:
     """What to convert: the CLI flags of one bundle, with small, fast defaults."""
 
+    base: str = "mobilenetv2"  # "mobilenetv2" or "spectral" (a tensor base, see module doc)
+    window: int = 128  # spectral base: samples per input window
     image_size: int = 96
     alpha: float = 0.35
     pooling: str = "avg"  # "avg": (1280,) bottleneck; "none": (h, w, 1280)
@@ -75,11 +79,7 @@ def build_bundle(spec: BundleSpec = BundleSpec()) -> Path:
     with tempfile.TemporaryDirectory(dir=CACHE, prefix=".build-") as scratch:
         work = Path(scratch)
         flags = [
-            "--base_mobilenetv2",
-            "--base_image_size", str(spec.image_size),
-            "--base_alpha", str(spec.alpha),
-            "--base_pooling", spec.pooling,
-            "--base_weights", _weights(spec),
+            *_base_flags(spec, work),
             "--num_classes", str(spec.num_classes),
             "--class_names", ",".join(spec.class_names),
             "--train_batch_size", str(spec.train_batch_size),
@@ -123,6 +123,25 @@ def run_converter_python(args: list[str], what: str, timeout: float = 900) -> st
             f"{result.stderr[-3000:]}"
         )
     return result.stdout
+
+
+def _base_flags(spec: BundleSpec, work: Path) -> list[str]:
+    if spec.base == "mobilenetv2":
+        return [
+            "--base_mobilenetv2",
+            "--base_image_size", str(spec.image_size),
+            "--base_alpha", str(spec.alpha),
+            "--base_pooling", spec.pooling,
+            "--base_weights", _weights(spec),
+        ]  # fmt: skip
+    if spec.base == "spectral":
+        path = work / "spectral_base"
+        run_converter_python(
+            [str(SUPPORT / "spectral_base.py"), str(path), str(spec.window)],
+            what="making the spectral base",
+        )
+        return ["--base_model_dir", str(path), "--base_input_range=-1,1"]
+    raise ValueError(f"unknown base {spec.base!r}; use mobilenetv2 or spectral")
 
 
 def _weights(spec: BundleSpec) -> str:
