@@ -376,7 +376,21 @@ def daemon_end_to_end(bench: Bench) -> list[Row]:
     return measure_end_to_end(bench, Row)
 
 
-SECTIONS: list[Section] = [predict_latency, train_step, time_to_learn, memory, daemon_end_to_end]
+def web_live_view(bench: Bench) -> list[Row]:
+    """Issue 14: inference fps with one page watching the live view, vs no page."""
+    from tests.bench_daemon import measure_live_view
+
+    return measure_live_view(bench, Row)
+
+
+SECTIONS: list[Section] = [
+    predict_latency,
+    train_step,
+    time_to_learn,
+    memory,
+    daemon_end_to_end,
+    web_live_view,
+]
 
 
 def format_table(rows: list[Row]) -> str:

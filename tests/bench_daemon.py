@@ -11,6 +11,10 @@ while idle, >= 0.8 while the daemon trains (default pacing, min_epoch_interval 0
 This machine's cores are shared, so the two are measured in alternating rounds: the daemon is
 frozen (SIGSTOP) while the raw interpreter runs, then thawed (SIGCONT) for its own window; each
 round gives a ratio, and the table shows the median. Frames caught by a freeze are not counted.
+
+The web page's section (:func:`measure_live_view`) runs the daemon with `[web]` on and compares
+its inference rate while one page watches the live view with its rate while none does, in
+alternating windows of the same run; target >= 0.95.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,3 +221,227 @@ def measure_end_to_end(bench: Any, row: Callable[..., Any]) -> list[Any]:
             )
         )
     return rows
+
+
+# --- the web page's live view (issue 14) ----------------------------------------------------
+
+VIEW_ROUNDS = 12  # windows with a page; each is compared with the windows without on both sides
+VIEW_WINDOW = 2.0  # seconds per window
+FRAME_PERIOD = 0.1  # the page asks for a frame at most every 100 ms (app.js FRAME_PERIOD)
+
+
+class PageViewer:
+    """The load one open page puts on the daemon, made as the page's script makes it: the
+    event stream, and the next live-view frame each time the previous one arrived (at most
+    every 100 ms). Stopping it is closing the tab."""
+
+    def __init__(self, host: str, port: int, password: str) -> None:
+        import http.client
+        import urllib.parse
+
+        self.host, self.port = host, port
+        login = http.client.HTTPConnection(host, port, timeout=10)
+        login.request("POST", "/login", urllib.parse.urlencode({"password": password}),
+                      {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        answer = login.getresponse()
+        answer.read()
+        login.close()
+        if answer.status != 303:
+            raise RuntimeError(f"the bench could not log in to the page: {answer.status}")
+        self.cookie = answer.getheader("Set-Cookie", "").split(";", 1)[0]
+        self.frames = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._streams: list[Any] = []
+
+    def _connection(self) -> Any:
+        import http.client
+
+        return http.client.HTTPConnection(self.host, self.port, timeout=10)
+
+    def _frames(self) -> None:
+        connection, last = self._connection(), 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            connection.request("GET", f"/api/frame?after={last}", headers={"Cookie": self.cookie})
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status == 200:
+                last = int(answer.getheader("X-Frame", "0"))
+                self.frames += 1
+            self._stop.wait(max(0.0, FRAME_PERIOD - (time.monotonic() - started)))
+        connection.close()
+
+    def _events(self) -> None:
+        connection = self._connection()
+        self._streams.append(connection)
+        connection.request("GET", "/api/events", headers={"Cookie": self.cookie})
+        answer = connection.getresponse()
+        try:
+            while not self._stop.is_set() and answer.fp.readline():
+                pass
+        except (OSError, ValueError):  # closed by stop()
+            pass
+
+    def start(self) -> None:
+        """Open the page."""
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._frames, daemon=True),
+                         threading.Thread(target=self._events, daemon=True)]  # fmt: skip
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Close the page."""
+        self._stop.set()
+        for connection in self._streams:
+            if connection.sock is not None:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        self._streams.clear()
+        for thread in self._threads:
+            thread.join(5)
+
+    def encoded(self) -> int:
+        """Frames the daemon encoded for the live view since it started."""
+        connection = self._connection()
+        connection.request("GET", "/api/health", headers={"Cookie": self.cookie})
+        encoded = json.loads(connection.getresponse().read())["stream"]["encoded"]
+        connection.close()
+        return int(encoded)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process `pid` used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class _Window:
+    """One window: frames classified per second, and the daemon's CPU time per frame."""
+
+    fps: float
+    cpu_per_frame: float
+
+
+def _window(arrivals: _Arrivals, pid: int) -> _Window:
+    arrivals.items.clear()
+    cpu = _cpu_seconds(pid)
+    arrivals.recording = True
+    time.sleep(VIEW_WINDOW)
+    arrivals.recording = False
+    cpu = _cpu_seconds(pid) - cpu
+    items = list(arrivals.items)
+    if len(items) < 2:
+        raise RuntimeError(f"only {len(items)} predictions in {VIEW_WINDOW} s: is it running?")
+    return _Window((len(items) - 1) / (items[-1][0] - items[0][0]), cpu / len(items))
+
+
+def _neighbour_ratios(alone: list[float], watched: list[float]) -> list[float]:
+    """Each window with a page against the mean of the windows without on both sides."""
+    return [w / ((alone[i] + alone[i + 1]) / 2) for i, w in enumerate(watched)]
+
+
+def measure_live_view(bench: Any, row: Callable[..., Any]) -> list[Any]:
+    """Inference fps with one page watching the live view against none, in alternating
+    windows of the same daemon; the camera delivers 640x480 frames as fast as the daemon
+    takes them, so each live-view frame is a full-size encode."""
+    from tests.support.broker import free_port
+
+    bundle = bench.bundle(SPEC)
+    threads = max(1, min(4, (os.cpu_count() or 1) - 1))
+    password = "bench-page-password"
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch, Broker() as broker:
+        work = Path(scratch)
+        frames = photos.replay_folder(work / "frames", list(CLASSES))
+        (work / "web_password").write_text(password)
+        port = free_port()
+        config = write_config(
+            work / "bench.toml",
+            {
+                "model": {"bundle": str(bundle), "classes": list(CLASSES), "runtime": bench.runtime,
+                          "num_threads": threads},
+                "camera": {"source": "replay", "path": str(frames), "width": 640, "height": 480,
+                           "fps": 1000.0},
+                "inference": {"rate": 0.0, "agree_frames": 1, "min_confidence": 0.0,
+                              "publish_interval": 0.0},
+                "mqtt": {"host": broker.host, "port": broker.port, "topic_prefix": ROOT},
+                "state": {"dir": str(work / "state")},
+                "web": {"enabled": True, "listen": f"127.0.0.1:{port}",
+                        "password_file": str(work / "web_password")},
+            },
+        )  # fmt: skip
+        arrivals = _Arrivals(f"{ROOT}/prediction")
+        with MqttWatch(broker.host, broker.port, ROOT) as watch:
+            watch.on_message = arrivals
+            daemon = DaemonProcess(config).start()
+            try:
+                watch.wait_for("availability", lambda m: m.text == "online", timeout=120)
+                watch.wait_for("prediction", timeout=60)
+                viewer = PageViewer("127.0.0.1", port, password)
+                alone, watched, unwatched_encodes, shown = [], [], 0, 0.0
+                time.sleep(SETTLE)
+                # Without, with, without, ..., without: other load on the machine drifts, so
+                # each window with a page is compared with the mean of its two neighbours.
+                for index in range(2 * VIEW_ROUNDS + 1):
+                    if index % 2 == 0:
+                        before = viewer.encoded()
+                        alone.append(_window(arrivals, daemon.pid))
+                        unwatched_encodes += viewer.encoded() - before
+                        continue
+                    viewer.start()
+                    time.sleep(SETTLE)
+                    seen = viewer.frames
+                    watched.append(_window(arrivals, daemon.pid))
+                    shown += (viewer.frames - seen) / VIEW_WINDOW
+                    viewer.stop()
+                    time.sleep(SETTLE)
+            finally:
+                code = daemon.terminate()[0] if daemon.alive() else daemon.wait(5)
+            if code != 0:
+                raise RuntimeError(f"the daemon exited with {code}:\n{daemon.log()[-2000:]}")
+    ratio = statistics.median(_neighbour_ratios([w.fps for w in alone], [w.fps for w in watched]))
+    # What the page costs the daemon in CPU, which other load on the machine does not blur:
+    # the frame rate a board whose cores are all busy would keep, relative to no page.
+    cpu_ratio = statistics.median(
+        _neighbour_ratios(
+            [1 / w.cpu_per_frame for w in alone], [1 / w.cpu_per_frame for w in watched]
+        )
+    )
+    cpu_alone = statistics.median(w.cpu_per_frame for w in alone) * 1e3
+    cpu_watched = statistics.median(w.cpu_per_frame for w in watched) * 1e3
+    return [
+        row(
+            "web page",
+            "inference with one page watching the live view (640x480 frames)",
+            f"{statistics.median(w.fps for w in watched):.1f} fps",
+            f"{statistics.median(w.fps for w in alone):.1f} fps with no page",
+            ratio,
+            ">= 0.95",
+            ratio >= 0.95,
+        ),
+        row(
+            "web page",
+            "daemon CPU per classified frame, one page watching",
+            f"{cpu_watched:.1f} ms",
+            f"{cpu_alone:.1f} ms with no page",
+            cpu_ratio,
+            ">= 0.95",
+            cpu_ratio >= 0.95,
+        ),
+        row(
+            "web page",
+            "live-view frames the page received",
+            f"{shown / VIEW_ROUNDS:.1f} fps",
+            "at most 10 fps by design",
+        ),
+        row(
+            "web page",
+            "frames encoded while no page was open",
+            str(unwatched_encodes),
+            f"{VIEW_ROUNDS + 1} windows of {VIEW_WINDOW:g} s",
+            None,
+            "0",
+            unwatched_encodes == 0,
+        ),
+    ]
