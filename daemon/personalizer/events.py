@@ -37,6 +37,7 @@ class StatusReport:
     warnings: tuple[str, ...] = ()
     capacity: int = 0  # class slots of the bundle; `classes` are the active ones
     class_slots: Mapping[int, str] = field(default_factory=dict)  # slot -> name (not published)
+    progress: str | None = None  # a long job under way (embedding the samples again)
     last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
 
 

@@ -43,10 +43,11 @@ from .config import Config
 from .events import EventFanout
 from .gpio.board import GpioBoard
 from .gpio.simulator import KeyboardButtons, simulated_config
+from .model import TransferLearningModel
 from .mqtt import MqttClient
 from .notify import NullNotifier, ServiceNotifier
-from .session import Session, SessionModel
-from .trainer import StateStore
+from .session import Session
+from .store import StateStore
 
 if TYPE_CHECKING:
     from .web import WebServer
@@ -97,7 +98,7 @@ class Service:
     def __init__(
         self,
         config: Config,
-        model: SessionModel,
+        model: TransferLearningModel,
         store: StateStore,
         *,
         source: FrameSource | None = None,
@@ -126,7 +127,12 @@ class Service:
             config.camera.fps,
         )
         self.mqtt = MqttClient(
-            config.mqtt, config.model.classes, __version__, on_command=self._on_mqtt_command
+            config.mqtt,
+            model.class_slots(),
+            __version__,
+            on_command=self._on_mqtt_command,
+            unknown_label=config.inference.unknown_label,
+            configuration_url=self._configuration_url(config),
         )
         self.events.add(self.mqtt)
         self.session = Session(
@@ -172,6 +178,15 @@ class Service:
             )
             self.web = WebServer(config.web, backend)
             self.events.add(self.web.feed)
+
+    @staticmethod
+    def _configuration_url(config: Config) -> str | None:
+        """The web page's address for Home Assistant's device link (None: no page)."""
+        web = getattr(config, "web", None)
+        if web is None or not getattr(web, "enabled", False):
+            return None
+        url = getattr(web, "url", None)
+        return url() if callable(url) else url
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -262,6 +277,10 @@ class Service:
         while not self._stop.is_set():
             self._retry_failed_save()
             if not trainer.wait_until_training(0.5):
+                try:
+                    trainer.finish_cycle()  # the validation estimate after a cycle
+                except Exception:
+                    log.exception("the validation estimate failed")
                 continue
             started = time.monotonic()
             try:
@@ -296,8 +315,27 @@ class Service:
             try:
                 job = self._jobs.get(timeout=0.5)
             except queue.Empty:
+                self._reload_if_changed_elsewhere()
                 continue
             self._run_job(job)
+
+    def _reload_if_changed_elsewhere(self) -> None:
+        # `personalizer import` into a running daemon writes the database directly; the
+        # command thread (where nothing else changes the state meanwhile) loads it.
+        if not self.store.changed_elsewhere():
+            return
+        log.warning("the state database was changed by another process: loading it")
+        self.session.trainer.stop(save=False)
+        try:
+            outcome = self.store.reload(self.model, self.session.progress)
+        except Exception as exc:
+            log.exception("loading the changed state failed")
+            self.session.warn(f"loading the state another process wrote failed: {exc}")
+            return
+        for warning in outcome.warnings:
+            self.session.warn(warning)
+        self.session.after_load()
+        self.session.publish_status()
 
     def _run_job(self, job: _Job) -> None:
         request_id = None
@@ -324,19 +362,32 @@ class Service:
 
     def start(self) -> None:
         """Load the saved state, connect, start the threads and tell the supervisor."""
-        outcome = self.store.load_into(self.model)
-        if outcome.warning:
-            self.session.warn(outcome.warning)
+        mqtt_started = False
+
+        def progress(text: str | None) -> None:
+            # A long job at start (embedding the samples again for a new bundle) is shown on
+            # the status while it runs: connect for it.
+            nonlocal mqtt_started
+            if text and not mqtt_started:
+                self.mqtt.start()
+                mqtt_started = True
+            self.session.progress(text)
+
+        outcome = self.store.open(self.model, progress)
+        for warning in outcome.warnings:
+            self.session.warn(warning)
+        self.session.after_load()
         samples = self.model.samples()
         log.info(
             "model: bundle %s, classes %s, samples %s, runtime %s",
             self.model.bundle_id,
-            ", ".join(self.config.model.classes),
+            ", ".join(self.model.classes),
             dict(samples),
             getattr(self.model, "runtime_name", "?"),
         )
         self.session.publish_status()
-        self.mqtt.start()
+        if not mqtt_started:
+            self.mqtt.start()
         self._spawn("camera", self.camera.run)
         self._spawn("frames", self._frame_loop)
         self._spawn("trainer", self._trainer_loop)
@@ -421,6 +472,7 @@ class Service:
         try:
             size = self.store.save(self.model)
             log.info("state saved to %s (%d bytes)", self.store.path, size)
+            self.store.close()
         except Exception:
             log.exception("saving the state at shutdown failed")
         self.mqtt.stop()
@@ -469,9 +521,9 @@ def build_service(
     from .gpio import GpioError
     from .model import TransferLearningModel
     from .mqtt import MqttSetupError
-    from .trainer import StateDirError
+    from .store import StateDirError
 
-    store = StateStore(config.state.dir)
+    store = StateStore(config.state.dir, store_images=config.state.store_images)
     try:
         store.prepare()
     except StateDirError as exc:

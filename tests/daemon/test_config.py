@@ -98,11 +98,16 @@ def test_every_problem_is_reported_at_once_with_key_value_and_allowed(bundle, tm
     assert len(found) == 6
 
 
-def test_class_names_must_match_the_bundle(bundle, tmp_path):
-    found = problems(minimal(bundle, tmp_path, model={"classes": ["a", "b"]}), tmp_path)
+def test_class_names_must_fit_the_bundles_class_slots(bundle, tmp_path):
+    document = minimal(bundle, tmp_path, model={"classes": ["a", "b"]})
+    fewer = parse_config(document, tmp_path / "p.toml", {})
+    assert fewer.model.classes == ("a", "b")
+    found = problems(
+        minimal(bundle, tmp_path, model={"classes": ["a", "b", "c", "d", "e"]}), tmp_path
+    )
     assert found == [
-        'model.classes = ["a", "b"]: the bundle was converted for 4 classes; list exactly 4 '
-        "names or convert a bundle with --num_classes"
+        'model.classes = ["a", "b", "c", "d", "e"]: the bundle has room for 4 classes (its '
+        "--num_classes); list at most 4 names or convert a bundle with a larger --num_classes"
     ]
     found = problems(minimal(bundle, tmp_path, model={"classes": ["a", "a", "b"]}), tmp_path)
     assert any("class names must be unique" in p for p in found)

@@ -11,6 +11,7 @@ from tests.support import photos
 from tests.support.daemon_harness import CLASSES
 from tests.support.mqtt_watch import b64
 from tests.support.photos import photo_b64
+from tests.support.state_db import state_digest
 
 
 def add_samples(daemon, per_class: int = 3) -> None:
@@ -76,7 +77,7 @@ def test_train_classify_reset_and_save_commands(run_daemon):
     assert cleared["samples"] == {"cat": 2, "coffee": 0, "rocket": 2, "astronaut": 2}
     saved = watch.command("save", {})
     assert saved["ok"] and saved["path"] == str(daemon.state_file)
-    assert saved["bytes"] == daemon.state_file.stat().st_size
+    assert saved["bytes"] >= daemon.state_file.stat().st_size > 0
     assert daemon.saved_samples() == 6
     everything = watch.command("reset", {"all": True})
     assert everything["ok"] and everything["samples"] == dict.fromkeys(CLASSES, 0)
@@ -87,7 +88,7 @@ def test_bad_commands_get_ok_false_with_a_reason_and_change_nothing(run_daemon):
     daemon = run_daemon(overrides={"mqtt": {"max_payload_bytes": 65536}})
     watch = daemon.watch
     assert watch.command("sample", {"class": "cat", "image": photo_b64("cat", 0)})["ok"]
-    before = daemon.state_file.read_bytes()
+    before = state_digest(daemon.state_file)
     garbage = b64(np.random.default_rng(1).bytes(3000))
     huge = b64(
         photos.encode(np.random.default_rng(2).integers(0, 255, (200, 200, 3), np.uint8), "PNG")
@@ -110,7 +111,7 @@ def test_bad_commands_get_ok_false_with_a_reason_and_change_nothing(run_daemon):
         assert reason in result["error"], (reason, result)
         if isinstance(payload, dict):
             assert result["request_id"] is not None
-    assert daemon.state_file.read_bytes() == before
+    assert state_digest(daemon.state_file) == before
     assert watch.received("sample")[-1].json()["count"] == 1
     status = daemon.status(predicate=lambda s: s["samples"]["cat"] == 1)
     assert sum(status["samples"].values()) == 1

@@ -12,6 +12,7 @@ from tests.support import photos
 from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import write_config
 from tests.support.mqtt_watch import MqttWatch, b64
+from tests.support.state_db import state_digest
 
 
 def sample(daemon, name: str, index: int = 0) -> dict:
@@ -64,7 +65,7 @@ def test_samples_and_parameters_survive_a_restart(run_daemon):
     probe = b64(photos.encode(photos.photo("coffee"), "PNG"))
     before = daemon.watch.command("classify", {"image": probe})
     daemon.watch.command("save", {})
-    saved = daemon.state_file.read_bytes()
+    saved = state_digest(daemon.state_file)
     assert daemon.process.terminate()[0] == 0
 
     again = run_daemon(root="pz/again", overrides={"state": {"dir": str(daemon.state_dir)}})
@@ -74,7 +75,7 @@ def test_samples_and_parameters_survive_a_restart(run_daemon):
     assert after["scores"] == before["scores"]  # the very same parameters
     result = again.watch.command("save", {})
     assert result["ok"]
-    assert again.state_file.read_bytes() == saved  # samples, parameters, optimizer: identical
+    assert state_digest(again.state_file) == saved  # samples, parameters, optimizer: identical
 
 
 def test_auto_start_resumes_training_after_a_restart(run_daemon):
@@ -93,24 +94,25 @@ def test_auto_start_resumes_training_after_a_restart(run_daemon):
 def test_a_corrupt_state_file_is_set_aside_and_reported(run_daemon, tmp_path):
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    (state / "state.npz").write_bytes(b"PK\x03\x04 this is not a real state file")
+    (state / "state.db").write_bytes(b"SQLite format 3\x00 this is not a real state file" * 90)
     daemon = run_daemon()
     status = daemon.status()
     assert status["samples"] == dict.fromkeys(CLASSES, 0)
     assert len(status["warnings"]) == 1
     warning = status["warnings"][0]
     assert "is corrupt or not a state file" in warning and "started fresh" in warning
-    aside = sorted(state.glob("state.npz.corrupt-*"))
+    aside = sorted(state.glob("state.db.corrupt-*"))
     assert len(aside) == 1 and aside[0].name in warning
-    assert aside[0].read_bytes().startswith(b"PK\x03\x04 this is not")
-    assert "moved it to state.npz.corrupt-" in daemon.process.log()
+    assert aside[0].read_bytes().startswith(b"SQLite format 3\x00 this is not")
+    assert "moved it to state.db.corrupt-" in daemon.process.log()
     sample(daemon, "cat")  # and it works normally afterwards
     assert daemon.saved_samples() == 1
 
 
-def test_a_state_made_for_other_classes_is_set_aside_and_the_daemon_starts_fresh(run_daemon):
+def test_the_classes_on_the_board_win_over_a_reordered_config(run_daemon):
     daemon = run_daemon()
     sample(daemon, "cat")
+    assert daemon.watch.command("class", {"rename": "coffee", "to": "tea"})["ok"]
     assert daemon.process.terminate()[0] == 0
     reordered = ["coffee", "cat", "rocket", "astronaut"]
     again = run_daemon(
@@ -118,9 +120,11 @@ def test_a_state_made_for_other_classes_is_set_aside_and_the_daemon_starts_fresh
         overrides={"state": {"dir": str(daemon.state_dir)}, "model": {"classes": reordered}},
     )
     status = again.status()
-    assert status["samples"] == dict.fromkeys(reordered, 0)
-    assert "was written for another bundle" in status["warnings"][0]
-    assert len(list(daemon.state_dir.glob("state.npz.other-bundle-*"))) == 1
+    # "coffee" was renamed to "tea" on the board; the config's "coffee" cannot come back
+    # while every slot is in use, and the warning says so.
+    assert status["classes"] == ["cat", "tea", "rocket", "astronaut"]
+    assert status["samples"] == {"cat": 1, "tea": 0, "rocket": 0, "astronaut": 0}
+    assert any("'coffee'" in w and "class slots" in w for w in status["warnings"])
 
 
 def test_the_daemon_reconnects_when_the_broker_comes_back(run_daemon, broker):

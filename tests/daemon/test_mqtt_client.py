@@ -65,6 +65,7 @@ def test_online_and_status_are_retained_for_late_subscribers(broker, make_client
             "camera": {"source": "replay", "ok": True, "error": None},
             "warnings": [],
             "capacity": 0,
+            "progress": None,
             "last_loss": None,
         }
     client.stop()

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tests.support.broker import Broker
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
+from tests.support.state_db import saved_samples
 
 # The daemon tests' classes: each is one of the real photos of tests/support/photos.py.
 CLASSES = ("cat", "coffee", "rocket", "astronaut")
@@ -48,12 +47,11 @@ class Daemon:
     @property
     def state_file(self) -> Path:
         """Where the daemon keeps its state."""
-        return self.state_dir / "state.npz"
+        return self.state_dir / "state.db"
 
     def saved_samples(self) -> int:
-        """Samples in the state file on disk right now."""
-        with np.load(self.state_file, allow_pickle=False) as state:
-            return int(state["sample_labels"].shape[0])
+        """Samples in the state database on disk right now."""
+        return saved_samples(self.state_file)
 
     def status(self, since: int = 0, timeout: float = 20.0, predicate=lambda s: True) -> dict:
         """The first status (from `since`) for which `predicate` holds."""

@@ -62,12 +62,13 @@ def check_model(model: ModelConfig, report: Report) -> ModelConfig:
             "TransferLearningModel, or convert an image base)",
         )
     classes = model.classes
-    if classes and len(classes) != manifest.num_classes:
+    if len(classes) > manifest.num_classes:
         report(
             "model.classes",
             list(classes),
-            f"the bundle was converted for {manifest.num_classes} classes; list exactly "
-            f"{manifest.num_classes} names or convert a bundle with --num_classes",
+            f"the bundle has room for {manifest.num_classes} classes (its --num_classes); list "
+            f"at most {manifest.num_classes} names or convert a bundle with a larger "
+            "--num_classes",
         )
     if not classes:
         classes = manifest.class_names

@@ -257,6 +257,8 @@ class InferenceConfig(StrictModel):
     publish_interval: Annotated[
         float, Field(ge=0.0, le=86400.0, json_schema_extra=_hint(" seconds"))
     ] = 1.0
+    # What a frame of none of the taught classes is called (predictions, cmd/classify, HA).
+    unknown_label: ClassName = "unknown"
 
 
 class TrainingConfig(StrictModel):
@@ -326,6 +328,9 @@ class StateConfig(StrictModel):
     dir: Annotated[ConfigPath, AfterValidator(lambda p: p or Path("/var/lib/personalizer"))] = Path(
         "/var/lib/personalizer"
     )
+    # Keep a JPEG of each sample's model-input crop (10-20 KB): for thumbnails and to embed
+    # the samples again when the bundle changes. false: no images leave the camera frame.
+    store_images: StrictBool = True
 
 
 class PinAssignment(StrictModel):

@@ -21,6 +21,7 @@ class SmoothedPrediction:
     confidence: float
     scores: Mapping[str, float]
     changed: bool
+    known: bool = True
 
 
 class PredictionSmoother:
@@ -35,6 +36,7 @@ class PredictionSmoother:
         self._candidate: str | None = None
         self._streak = 0
         self._accepted: str | None = None
+        self._accepted_known = True
         self._last_publish: float | None = None
 
     @property
@@ -49,12 +51,30 @@ class PredictionSmoother:
         self._accepted = None
         self._last_publish = None
 
-    def update(self, scores: Mapping[str, float], now: float) -> SmoothedPrediction | None:
-        """Feed one frame's scores (class -> probability); returns what to publish, or None."""
-        if not scores:
+    def update(
+        self,
+        scores: Mapping[str, float],
+        now: float,
+        decided: str | None = None,
+        confidence: float | None = None,
+        known: bool = True,
+    ) -> SmoothedPrediction | None:
+        """Feed one frame; returns what to publish, or None.
+
+        ``scores`` is class -> probability. ``decided`` (with its ``confidence``) is the frame's
+        class when something else than the top score decided it: the open-set test's unknown
+        label (``known`` False), which counts as a candidate like a class, whatever its
+        confidence.
+        """
+        if not scores and decided is None:
             return None
-        top = max(scores, key=lambda name: scores[name])
-        candidate = top if scores[top] >= self.min_confidence else None
+        if decided is None:
+            top = max(scores, key=lambda name: scores[name])
+            confidence = scores[top]
+        else:
+            top = decided
+            confidence = float(confidence or 0.0)
+        candidate = top if (not known or confidence >= self.min_confidence) else None
         if candidate is not None and candidate == self._candidate:
             self._streak += 1
         else:
@@ -67,6 +87,7 @@ class PredictionSmoother:
             and self._candidate != self._accepted
         ):
             self._accepted = self._candidate
+            self._accepted_known = known
             changed = True
         if self._accepted is None:
             return None
@@ -81,7 +102,8 @@ class PredictionSmoother:
         self._last_publish = now
         return SmoothedPrediction(
             class_name=self._accepted,
-            confidence=float(scores[self._accepted]),
+            confidence=float(confidence if top == self._accepted else 0.0),
             scores=dict(scores),
             changed=changed,
+            known=self._accepted_known,
         )

@@ -34,6 +34,7 @@ def status_payload(report: StatusReport) -> bytes:
             },
             "warnings": list(report.warnings),
             "capacity": report.capacity,
+            "progress": report.progress,
             "last_loss": None if report.last_loss is None else _finite(report.last_loss),
         }
     )

@@ -106,6 +106,8 @@ class StateStore:
         # it and the service retries; cleared by the next save that works.
         self.error: str | None = None
         self.last_failure: float | None = None
+        # The last other write (a sample, a class change) that failed, until one works again.
+        self.write_error: str | None = None
         self._data_version = 0
 
     # --- the folder -----------------------------------------------------------------------------
@@ -370,11 +372,71 @@ class StateStore:
         self, slot: int, bottleneck: np.ndarray, source: str, created: float, jpeg: bytes | None
     ) -> int:
         """Store one sample durably; returns its id. StateWriteError (an OSError) on failure."""
-        sample_id = self._db().add_sample(
-            slot, bottleneck, source, created, jpeg if self.store_images else None
+        image = jpeg if self.store_images else None
+        return int(
+            self._write(
+                "storing the sample",
+                lambda db: db.add_sample(slot, bottleneck, source, created, image),
+            )
         )
+
+    def _write(self, what: str, action: Callable[[StateDatabase], Any]) -> Any:
+        """Run one change of the database; a failure is remembered for the status."""
+        try:
+            result = action(self._db())
+        except StateWriteError as exc:
+            self.write_error = (
+                f"{what} failed ({exc}); nothing was changed; check the free space and "
+                f"permissions of state.dir ({self.directory})"
+            )
+            raise
+        self.write_error = None
         self._data_version = self._db().data_version
-        return sample_id
+        return result
+
+    def delete_sample(self, sample_id: int) -> bool:
+        """Delete one sample (one transaction); False when there was none."""
+        return bool(self._write("deleting a sample", lambda db: db.delete_sample(sample_id)))
+
+    def relabel(self, sample_id: int, slot: int) -> bool:
+        """Move one sample to class slot ``slot`` (one transaction)."""
+        return bool(self._write("relabelling a sample", lambda db: db.relabel(sample_id, slot)))
+
+    def delete_samples(self, slot: int | None) -> int:
+        """Delete one class slot's samples, or all (``None``), in one transaction."""
+        return int(self._write("deleting samples", lambda db: db.delete_samples(slot)))
+
+    def set_classes(self, slots: Mapping[int, str]) -> None:
+        """Store the classes (slot -> name) in one transaction."""
+        self._write("storing the classes", lambda db: db.set_classes(slots))
+
+    def remove_class(self, slot: int) -> int:
+        """Remove a class and its samples in one transaction; returns the samples removed."""
+        return int(self._write("removing a class", lambda db: db.remove_class(slot)))
+
+    def clear_head(self) -> None:
+        """Forget the saved head (after a reset of everything)."""
+        self._write("clearing the head", lambda db: db.clear_parameters())
+
+    def list_samples(self, slot: int | None, offset: int, limit: int) -> tuple[list, int]:
+        """A page of samples and the total (see StateDatabase.list_samples)."""
+        return self._db().list_samples(slot, offset, limit)
+
+    def sample_info(self, sample_id: int) -> Any:
+        """One sample's listing entry, or None."""
+        return self._db().sample(sample_id)
+
+    def image(self, sample_id: int) -> bytes | None:
+        """The stored JPEG of one sample, or None."""
+        return self._db().sample_image(sample_id)
+
+    def size(self) -> int:
+        """Bytes the state database takes on disk."""
+        return self._db().size() if self.db is not None else 0
+
+    def export_to(self, target: Path) -> None:
+        """A consistent copy of the whole state (SQLite's backup API) at ``target``."""
+        self._db().backup_to(target)
 
     def save(self, model: StoreModel) -> int:
         """Write the head (parameters, optimizer state, counters) in one transaction; returns

@@ -1,6 +1,5 @@
-"""On-device training: the trainer that runs epochs, and the state store that keeps its work."""
+"""On-device training: the trainer that runs epochs (its work is kept by personalizer.store)."""
 
-from .state_store import LoadOutcome, StateDirError, StateStore
 from .trainer import Trainer
 
-__all__ = ["LoadOutcome", "StateDirError", "StateStore", "Trainer"]
+__all__ = ["Trainer"]

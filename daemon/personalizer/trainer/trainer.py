@@ -17,12 +17,12 @@ from typing import Protocol
 from ..config import TrainingConfig
 from ..errors import NoSamplesError
 from ..events import LossEvent
-from .state_store import PersistentModel, StateStore
+from ..store import StateStore
 
 log = logging.getLogger(__name__)
 
 
-class TrainableModel(PersistentModel, Protocol):
+class TrainableModel(Protocol):
     """What the trainer needs from the runtime model."""
 
     def train(
@@ -54,12 +54,15 @@ class Trainer:
         config: TrainingConfig,
         on_loss: Callable[[LossEvent], None],
         on_state_change: Callable[[], None],
+        on_cycle_end: Callable[[], object] | None = None,
     ) -> None:
         self.model = model
         self.store = store
         self.config = config
         self.on_loss = on_loss
         self.on_state_change = on_state_change
+        self.on_cycle_end = on_cycle_end  # called in the trainer thread after a cycle
+        self._cycle_ended = False
         self._wanted = threading.Event()
         self._halt = threading.Event()  # the runtime's `stop`: set whenever training should end
         self._halt.set()
@@ -101,10 +104,23 @@ class Trainer:
             self._halt.set()
         if was_on:
             log.info("training stopped at epoch %d", self.model.epochs)
+            self._cycle_ended = self._cycle_ended or self._cycle_epochs > 0
             self.on_state_change()
         if save:
             self.save_if_dirty()
         return was_on
+
+    def finish_cycle(self) -> bool:
+        """After a training cycle ended: run ``on_cycle_end`` (the validation estimate) once.
+
+        Called from the trainer thread, so the estimate never holds up a command. Returns
+        whether it ran.
+        """
+        if not self._cycle_ended or self._wanted.is_set() or self.on_cycle_end is None:
+            return False
+        self._cycle_ended = False
+        self.on_cycle_end()
+        return True
 
     def wait_until_training(self, timeout: float) -> bool:
         """Block until training is on (True) or `timeout` passes (False)."""
