@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from personalizer import bundle_format as fmt
 from tfltransfer.bases.base import Base, RepresentativeDataset, apply_quantization
 from tfltransfer.bases.weights import resolve_weights
 from tfltransfer.errors import BaseModelError
@@ -89,7 +90,7 @@ class MobileNetV2Base(Base):
             he_initialize(net)
         size = self.image_size
         # Batch left open: the converted model takes any batch (1 by default).
-        image = keras.Input((size, size, 3), name="image")
+        image = keras.Input((size, size, 3), name=fmt.IMAGE)
         # MobileNetV2 was trained on [-1, 1]; the runtime feeds [0, 1].
         scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(image)
         return keras.Model(image, net(scaled), name="bottleneck")

@@ -15,6 +15,7 @@ from typing import Literal
 
 import tensorflow as tf
 
+from personalizer import bundle_format as fmt
 from tfltransfer.bases.base import IMAGE_INPUT, Base, RepresentativeDataset, apply_quantization
 from tfltransfer.errors import BaseModelError
 from tfltransfer.input_range import INPUT_RANGES, parse_input_range
@@ -106,8 +107,8 @@ class SavedModelBase(Base):
             self.input_range = None if input_range is None else parse_input_range(input_range)
 
     def _input_spec(self) -> tf.TensorSpec:
-        # The bundle's input is called "image" for every kind (bundle_format.IMAGE).
-        return tf.TensorSpec([self._batch, *self.input_shape], tf.float32, name="image")
+        # The bundle's input has one name for every kind (bundle_format.IMAGE).
+        return tf.TensorSpec([self._batch, *self.input_shape], tf.float32, name=fmt.IMAGE)
 
     def _serve(self) -> tf.Module:
         """The model wrapped with the input scaling (images) and the bundle's names."""
@@ -127,7 +128,7 @@ class SavedModelBase(Base):
             def serve(self, image: tf.Tensor) -> dict:
                 x = image if scale is None else image * scale[0] + scale[1]
                 (output,) = signature(**{name: x}).values()
-                return {"bottleneck": output}
+                return {fmt.BOTTLENECK: output}
 
         return Serve(self._loaded)
 
@@ -147,7 +148,7 @@ class SavedModelBase(Base):
             )
         module = self._serve()
         with tempfile.TemporaryDirectory(prefix="tfltransfer-base-") as tmp:
-            tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+            tf.saved_model.save(module, tmp, signatures={fmt.SIGNATURE_KEY: module.serve})
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
             self._quantization = apply_quantization(
                 converter, self.quantize, self.representative_dataset
