@@ -101,6 +101,7 @@ def start_web_daemon(run_daemon: Callable[..., Daemon], tmp_path: Path) -> Calla
         password: str | None = PASSWORD,
         web: dict[str, Any] | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
+        wait: bool = True,
         **kwargs: Any,
     ) -> WebDaemon:
         port = free_port()
@@ -114,7 +115,7 @@ def start_web_daemon(run_daemon: Callable[..., Daemon], tmp_path: Path) -> Calla
         daemon = run_daemon(overrides={**(overrides or {}), "web": table}, **kwargs)
         scheme = "https" if "tls_cert" in table else "http"
         base = f"{scheme}://127.0.0.1:{table['listen'].rsplit(':', 1)[1]}"
-        if scheme == "http":
+        if scheme == "http" and wait:
             wait_for_page(base, daemon)
         return WebDaemon(daemon, base, password)
 

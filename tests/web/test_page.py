@@ -121,3 +121,22 @@ def test_classes_are_added_renamed_and_removed_from_the_page(web_daemon, new_pag
     page.wait_for_function("() => !document.querySelector('.teach-btn[data-class=\"cup\"]')")
     status = web_daemon.daemon.status(predicate=lambda s: "cup" not in s["classes"])
     assert "mug" not in status["classes"]
+
+
+def test_wrong_passwords_on_the_form_are_refused_and_slowed_down(web_daemon, new_page):
+    page = new_page(PHONE)
+    page.goto(web_daemon.base + "/login")
+    for attempt in range(4):
+        page.fill("#password", f"guess {attempt}")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#message:has-text('Wrong password')")
+    assert "wait 1 s" in page.inner_text("#message")
+    page.fill("#password", web_daemon.password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#message:has-text('Too many wrong passwords')")
+    screenshot(page, "phone-login-locked", full_page=False)
+    assert page.url.endswith("/login")
+    page.wait_for_timeout(1200)
+    page.fill("#password", web_daemon.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(web_daemon.base + "/")
