@@ -1,133 +1,110 @@
-"""A save that fails (ENOSPC, EIO) keeps the previous state file, is reported on the status and in
-the log, and is retried until it works. The fault is injected under the state store: `os.fsync`
-fails for files in the state folder (the Service runs in this process), as a full or failing disk
-makes it fail."""
+"""A full or failing disk under the real daemon: nothing acknowledged is lost, nothing half-written.
+
+The fault is injected below SQLite: the daemon runs with an LD_PRELOAD library
+(tests/support/failing_disk.c) that makes every write and sync of the state folder's files fail
+with ENOSPC or EIO while the test says so. A sample that cannot be stored is refused (and not
+announced); a head that cannot be saved keeps the previous one and is saved again once the
+disk works; the status and the log say what is wrong meanwhile.
+"""
 
 from __future__ import annotations
 
 import errno
-import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
-
-from tests.support.daemon_harness import CLASSES
-from tests.support.faults import service_config, start_service
-from tests.support.mqtt_watch import MqttWatch
+from tests.support.daemon_harness import CLASSES, start_daemon, stop
+from tests.support.failing_disk import FailingDisk
+from tests.support.state_db import saved_counts, saved_samples, saved_steps, state_digest
 from tests.support.waiting import wait_until
 
 ROOT = "pz/faults-disk"
 
 
-class FailingDisk:
-    """Makes fsync of files under `folder` fail with `errno_value` while `failing` is True."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-        self.folder = str(folder.resolve())
-        self.failing = False
-        self.errno_value = errno.ENOSPC
-        self.failures = 0
-        real_fsync = os.fsync
-
-        def fsync(fd: int) -> None:
-            if self.failing and os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder):
-                self.failures += 1
-                raise OSError(self.errno_value, os.strerror(self.errno_value))
-            real_fsync(fd)
-
-        monkeypatch.setattr(os, "fsync", fsync)
+def disk_warning(status: dict) -> str | None:
+    """The status warning about a failed write, if any."""
+    return next((w for w in status["warnings"] if "failed (" in w), None)
 
 
-@pytest.fixture
-def disk_service(
-    tmp_path: Path,
-    broker: Any,
-    bundle: Path,
-    photo_frames: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[Any, FailingDisk, MqttWatch]]:
-    """A running in-process daemon whose state folder's disk can be made to fail."""
-    config = service_config(
-        tmp_path, broker, bundle, photo_frames, ROOT,
-        {"training": {"autosave_interval": 1.0, "min_epoch_interval": 0.2}},
-    )  # fmt: skip
-    disk = FailingDisk(monkeypatch, config.state.dir)
-    watch = MqttWatch(broker.host, broker.port, ROOT).start()
-    service = start_service(config)
+def test_a_sample_that_cannot_be_stored_is_refused_and_nothing_is_lost(
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
+) -> None:
+    disk = FailingDisk(tmp_path / "state", tmp_path / "disk-fails")
+    daemon = start_daemon(tmp_path, broker, bundle, photo_frames, ROOT, env=disk.environment())
     try:
-        watch.wait_for("availability", lambda m: m.text == "online")
-        wait_until(lambda: service.frames.latest() is not None, 20, "the first camera frame")
-        yield service, disk, watch
+        watch = daemon.watch
+        watch.wait_for("prediction", timeout=30)
+        assert watch.command("sample", {"class": CLASSES[0]})["ok"]
+        before = state_digest(daemon.state_file)
+
+        disk.fail(errno.ENOSPC)
+        mark = watch.mark()
+        result = watch.command("sample", {"class": CLASSES[1]})
+        assert result["ok"] is False and "No space left on device" in result["error"], result
+        assert not watch.received("sample", since=mark), (
+            "a sample that was not stored was announced"
+        )
+        status = watch.wait_for("status", lambda m: disk_warning(m.json()) is not None, since=mark)
+        assert "No space left on device" in disk_warning(status.json())
+        assert status.json()["samples"][CLASSES[1]] == 0
+        disk.heal()
+        assert state_digest(daemon.state_file) == before, "the failed write changed the state"
+
+        mark = watch.mark()
+        again = watch.command("sample", {"class": CLASSES[1]})
+        assert again["ok"] and again["count"] == 1, again
+        watch.wait_for("status", lambda m: disk_warning(m.json()) is None, since=mark)
+        assert saved_counts(daemon.state_file)[CLASSES[1]] == 1
+        assert "Traceback" not in daemon.process.log()
     finally:
-        disk.failing = False
-        service.shutdown()
-        watch.close()
+        disk.heal()
+        stop(daemon)
+    restarted = start_daemon(tmp_path, broker, bundle, photo_frames, ROOT)
+    try:
+        status = restarted.status(predicate=lambda s: sum(s["samples"].values()) == 2)
+        assert status["samples"][CLASSES[0]] == 1 and status["samples"][CLASSES[1]] == 1
+    finally:
+        stop(restarted)
 
 
-def saved(path: Path) -> tuple[bytes, int]:
-    """The state file's bytes and its number of samples."""
-    data = path.read_bytes()
-    with np.load(path, allow_pickle=False) as state:
-        return data, int(state["sample_labels"].shape[0])
-
-
-def save_warning(status: dict) -> str | None:
-    """The status warning about a failed save, if any."""
-    return next((w for w in status["warnings"] if "saving the state" in w), None)
-
-
-def test_a_sample_whose_save_fails_keeps_the_old_state_and_is_saved_by_a_retry(
-    disk_service, caplog: pytest.LogCaptureFixture
+def test_a_head_that_cannot_be_saved_keeps_the_last_one_and_is_saved_when_the_disk_recovers(
+    tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> None:
-    service, disk, watch = disk_service
-    caplog.set_level(logging.INFO)
-    assert watch.command("sample", {"class": CLASSES[0]})["ok"]
-    state_file = service.store.path
-    before, count = saved(state_file)
-    assert count == 1
+    disk = FailingDisk(tmp_path / "state", tmp_path / "disk-fails")
+    daemon = start_daemon(
+        tmp_path,
+        broker,
+        bundle,
+        photo_frames,
+        ROOT,
+        overrides={"training": {"autosave_interval": 1.0, "min_epoch_interval": 0.2}},
+        env=disk.environment(),
+    )
+    try:
+        watch = daemon.watch
+        watch.wait_for("prediction", timeout=30)
+        for name in CLASSES:
+            assert watch.command("sample", {"class": name})["ok"]
+        assert watch.command("save", {})["ok"]
+        before = state_digest(daemon.state_file)
+        steps_before = saved_steps(daemon.state_file)
 
-    disk.failing = True
-    mark = watch.mark()
-    result = watch.command("sample", {"class": CLASSES[1]})
-    assert result["ok"] is False and "No space left on device" in result["error"], result
-    assert not watch.received("sample", since=mark), "an unsaved sample was announced"
-    status = watch.wait_for("status", lambda m: save_warning(m.json()) is not None, since=mark)
-    assert "No space left on device" in save_warning(status.json())
-    assert state_file.read_bytes() == before, "the failed save changed the state file"
-    assert [p.name for p in state_file.parent.iterdir()] == ["state.npz"], "temp files left"
-    assert any("saving the state" in r.getMessage() for r in caplog.records if r.levelno >= 40)
+        disk.fail(errno.EIO)
+        mark = watch.mark()
+        assert watch.command("train", {"action": "start"})["ok"]
+        status = watch.wait_for("status", lambda m: disk_warning(m.json()) is not None, since=mark)
+        assert "Input/output error" in disk_warning(status.json())
+        watch.wait_for("loss", since=mark)  # training goes on meanwhile
+        assert saved_steps(daemon.state_file) == steps_before
+        assert state_digest(daemon.state_file) == before, "a failed save changed the state"
+        assert "saving the state" in daemon.process.log()
 
-    failures = disk.failures
-    wait_until(lambda: disk.failures > failures, 10, "a retry of the failed save")
-    assert state_file.read_bytes() == before
-    disk.failing = False
-    mark = watch.mark()
-    watch.wait_for("status", lambda m: save_warning(m.json()) is None, since=mark, timeout=10)
-    assert saved(state_file)[1] == 2, "the retried save lost the sample"
-
-
-def test_training_autosave_failing_with_eio_keeps_the_old_state_and_recovers(
-    disk_service, caplog: pytest.LogCaptureFixture
-) -> None:
-    service, disk, watch = disk_service
-    for name in CLASSES:
-        assert watch.command("sample", {"class": name})["ok"]
-    state_file = service.store.path
-    before, _ = saved(state_file)
-    disk.errno_value = errno.EIO
-    disk.failing = True
-    mark = watch.mark()
-    assert watch.command("train", {"action": "start"})["ok"]
-    status = watch.wait_for("status", lambda m: save_warning(m.json()) is not None, since=mark)
-    assert "Input/output error" in save_warning(status.json())
-    watch.wait_for("loss", since=mark)
-    assert state_file.read_bytes() == before
-    disk.failing = False
-    mark = watch.mark()
-    watch.wait_for("status", lambda m: save_warning(m.json()) is None, since=mark, timeout=10)
-    assert state_file.read_bytes() != before, "training was never saved after the disk recovered"
-    assert watch.command("train", {"action": "stop"})["ok"]
+        disk.heal()
+        mark = watch.mark()
+        watch.wait_for("status", lambda m: disk_warning(m.json()) is None, since=mark, timeout=15)
+        wait_until(lambda: saved_steps(daemon.state_file) > steps_before, 15, "the retried save")
+        assert watch.command("train", {"action": "stop"})["ok"]
+        assert saved_samples(daemon.state_file) == len(CLASSES)
+    finally:
+        disk.heal()
+        stop(daemon)

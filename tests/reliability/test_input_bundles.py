@@ -149,7 +149,7 @@ def test_a_damaged_bundle_is_refused_naming_file_and_field(
     assert refusal, done.stderr
     for word in words:
         assert word in done.stderr, f"{word!r} not named in:\n{done.stderr}"
-    assert not (tmp_path / "state" / "state.npz").exists()
+    assert not (tmp_path / "state" / "state.db").exists()
 
 
 def test_systemd_does_not_restart_on_exit_78() -> None:

@@ -9,15 +9,16 @@
 
 from __future__ import annotations
 
+import pickle
+import sqlite3
 import stat
 import time
+import zlib
 from pathlib import Path
-
-import numpy as np
 
 from tests.support.broker import Broker
 from tests.support.daemon_harness import Daemon, start_daemon
-from tests.support.faults import sha256_of
+from tests.support.state_db import state_digest
 
 
 def _take_samples(daemon: Daemon, *classes: str) -> None:
@@ -37,7 +38,7 @@ def test_read_only_daemon_does_not_take_commands(
         _take_samples(daemon, "cat", "coffee")
         assert daemon.process.terminate()[0] == 0
         daemon.watch.close()
-        before = sha256_of(daemon.state_file)
+        before = state_digest(daemon.state_file)
 
         daemon = start_daemon(
             tmp_path,
@@ -63,7 +64,7 @@ def test_read_only_daemon_does_not_take_commands(
         assert daemon.watch.received("sample", since=mark) == []
         latest = daemon.watch.received("status")[-1].json()
         assert latest["samples"] == {"cat": 1, "coffee": 1, "rocket": 0, "astronaut": 0}
-        assert sha256_of(daemon.state_file) == before
+        assert state_digest(daemon.state_file) == before
         assert "MQTT: connected" in daemon.process.log()
 
 
@@ -81,7 +82,7 @@ def test_commands_outside_the_list_are_refused(
         )
         daemons.append(daemon)
         _take_samples(daemon, "cat", "rocket")
-        before = sha256_of(daemon.state_file)
+        before = state_digest(daemon.state_file)
         for name, payload in (("reset", {"all": True}), ("save", {}), ("classify", {"image": ""})):
             result = daemon.watch.command(name, payload)
             assert result["ok"] is False, result
@@ -89,7 +90,7 @@ def test_commands_outside_the_list_are_refused(
             assert "mqtt.commands" in result["error"]
             assert result["request_id"] is not None
         assert daemon.watch.command("train", {"action": "stop"})["ok"]
-        assert sha256_of(daemon.state_file) == before
+        assert state_digest(daemon.state_file) == before
         assert daemon.watch.received("status")[-1].json()["samples"]["cat"] == 1
 
 
@@ -116,19 +117,21 @@ def test_state_is_private_and_never_unpickled(
         assert daemon.process.terminate()[0] == 0
         daemon.watch.close()
 
-        # The same state file, with one entry replaced by a pickled object array.
+        # The same state database, with the saved head replaced by a pickle (checksum made
+        # to match, so only the daemon's refusal to unpickle stands between it and the trap).
         trap = tmp_path / "unpickled"
-        with np.load(daemon.state_file, allow_pickle=False) as saved:
-            entries = {name: saved[name] for name in saved.files}
-        entries["sample_labels"] = np.array([_Trap(trap), 0], dtype=object)
-        with daemon.state_file.open("wb") as handle:
-            np.savez(handle, **entries)
+        evil = pickle.dumps(_Trap(trap))
+        with sqlite3.connect(daemon.state_file) as db:
+            db.execute("UPDATE tensors SET data = ?, crc = ?", (evil, zlib.crc32(evil)))
+        assert not trap.exists()
 
         daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/state")
         daemons.append(daemon)
         status = daemon.status(predicate=lambda s: bool(s.get("warnings")))
         assert "corrupt" in " ".join(status["warnings"]), status
         assert status["samples"] == {"cat": 0, "coffee": 0, "rocket": 0, "astronaut": 0}
-        assert len(list(state.glob("state.npz.corrupt-*"))) == 1
-        assert "allow_pickle" in daemon.process.log() or "pickle" in " ".join(status["warnings"])
+        aside = [
+            p for p in state.glob("state.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))
+        ]
+        assert len(aside) == 1
         assert not trap.exists()

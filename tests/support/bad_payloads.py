@@ -144,7 +144,19 @@ def _valid_base(command: str, rng: random.Random) -> dict[str, object]:
         return {"image": _b64(_images().jpeg)}
     if command == "reset":
         return rng.choice(({"class": rng.choice(CLASSES)}, {"all": True}))
+    if command == "class":
+        return rng.choice(({"add": "lamp"}, {"rename": "cat", "to": "kitten"}, {"remove": "cat"}))
+    if command == "samples":
+        return rng.choice(({}, {"class": rng.choice(CLASSES), "limit": 5}, {"offset": 1}))
+    if command in ("sample_delete", "thumbnail"):
+        return {"id": 1}
+    if command == "relabel":
+        return {"id": 1, "class": rng.choice(CLASSES)}
     return {}
+
+
+# No sample ever gets these ids in the fuzz run (a few samples are taken, ids from 1).
+MISSING_IDS = (10**6, 2**31 - 1, 2**53)
 
 
 def _field_defect(command: str, rng: random.Random) -> Payload:
@@ -181,8 +193,47 @@ def _field_defect(command: str, rng: random.Random) -> Payload:
             )
         )
         return Payload("bad_reset", _json(document))
-    if command == "save":
+    if command in ("save", "evaluate"):
         return Payload("unknown_key", _json({rng.choice(("all", "path", "class")): wrong}))
+    if command == "class":
+        document = rng.choice(
+            (
+                {},
+                {"add": wrong},
+                {"add": ""},
+                {"add": rng.choice(CLASSES)},  # exists already
+                {"rename": rng.choice(CLASSES)},  # no "to"
+                {"rename": "dog", "to": "wolf"},  # no such class
+                {"rename": CLASSES[0], "to": rng.choice(CLASSES[1:])},  # the name is taken
+                {"remove": rng.choice(BAD_CLASS_NAMES)},
+                {"add": "lamp", "remove": rng.choice(CLASSES)},  # two actions
+                {"to": "x"},
+            )
+        )
+        return Payload("bad_class_change", _json(document))
+    if command == "samples":
+        document = rng.choice(
+            (
+                {"offset": rng.choice((-1, "1", 1.5, None, True))},
+                {"limit": rng.choice((0, 501, -3, "10", 2.5, True))},
+                {"class": rng.choice((*BAD_CLASS_NAMES[1:], wrong))},
+            )
+        )
+        return Payload("bad_listing", _json(document))
+    if command in ("sample_delete", "thumbnail"):
+        value = rng.choice((*MISSING_IDS, 0, -1, "1", 1.0, True, None, [1]))
+        return Payload("bad_id", _json({} if value is None else {"id": value}))
+    if command == "relabel":
+        document = rng.choice(
+            (
+                {"id": rng.choice(MISSING_IDS), "class": rng.choice(CLASSES)},
+                {"id": 1, "class": rng.choice(BAD_CLASS_NAMES)},
+                {"id": rng.choice(("1", 0, -2, 1.5)), "class": rng.choice(CLASSES)},
+                {"class": rng.choice(CLASSES)},
+                {"id": 1},
+            )
+        )
+        return Payload("bad_relabel", _json(document))
     return Payload("valid_for_another_command", _json(_valid_base("sample", rng)))
 
 

@@ -49,3 +49,23 @@ def saved_steps(path: Path) -> int:
     with _connect(path) as db:
         row = db.execute("SELECT value FROM meta WHERE key = 'steps'").fetchone()
     return int(row[0]) if row else 0
+
+
+def head_digest(path: Path) -> str:
+    """A digest of the saved head alone (parameters, optimizer state, counters)."""
+    digest = hashlib.sha256()
+    with _connect(path) as db:
+        for query in (
+            "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx",
+            "SELECT key, value FROM meta WHERE key IN ('steps', 'epochs', 'parameters_bundle') "
+            "ORDER BY key",
+        ):
+            for row in db.execute(query):
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def check_integrity(path: Path) -> str:
+    """SQLite's own verdict on the file ("ok" when sound)."""
+    with _connect(path) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])

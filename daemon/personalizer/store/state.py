@@ -82,6 +82,10 @@ class StoreModel(Protocol):
         """The bottleneck of an image."""
         ...
 
+    def reset_parameters(self) -> None:
+        """Start the head afresh."""
+        ...
+
 
 @dataclass(frozen=True)
 class LoadOutcome:
@@ -172,8 +176,22 @@ class StateStore:
         legacy = self.directory / LEGACY_STATE
         if fresh and legacy.exists():
             warnings += self._migrate(db, model, legacy)
-        outcome = self._load(model, progress or (lambda text: None))
-        self._data_version = db.data_version
+        try:
+            outcome = self._load(model, progress or (lambda text: None))
+        except StateFileError as exc:
+            target = self._set_aside("corrupt")
+            warning = (
+                f"state database {self.path} is corrupt or not a state file ({exc}); moved it "
+                f"to {target.name} and started fresh (delete it once you no longer need it)"
+            )
+            log.warning("%s", warning)
+            self.db = StateDatabase(self.path)
+            model.restore_samples([], [], [], 1)
+            model.reset_parameters()
+            outcome = self._load(model, progress or (lambda text: None))
+            warnings.append(warning)
+            set_aside = target
+        self._data_version = self._db().data_version
         return LoadOutcome(
             outcome.loaded, tuple(warnings) + outcome.warnings, set_aside or outcome.set_aside
         )
@@ -358,7 +376,10 @@ class StateStore:
         for row in db.sample_rows():
             ids.append(row.id)
             slots.append(row.slot)
-            bottlenecks.append(StateDatabase.array(row.bottleneck, shape))
+            try:
+                bottlenecks.append(StateDatabase.array(row.bottleneck, shape))
+            except ValueError as err:
+                raise StateFileError(f"sample {row.id} is not a {list(shape)} bottleneck") from err
         model.restore_samples(ids, slots, bottlenecks, db.next_sample_id())
 
     # --- while running --------------------------------------------------------------------------
