@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+from tests.support import photos
+from tests.support.daemon_harness import CLASSES
+from tests.support.mqtt_watch import b64
 from tests.web.conftest import PHONE, log_in, screenshot
 
 
@@ -105,9 +108,12 @@ def test_the_gallery_deletes_and_relabels_samples(web_daemon, new_page):
     page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 1")
 
 
-def test_classes_are_added_renamed_and_removed_from_the_page(web_daemon, new_page):
+def test_classes_are_added_renamed_and_removed_from_the_page(start_web_daemon, new_page):
+    # Three names for the bundle's four class slots: one is free for a new class.
+    web_daemon = start_web_daemon(overrides={"model": {"classes": ["cat", "coffee", "rocket"]}})
     page = new_page(PHONE)
     log_in(page, web_daemon)
+    assert page.inner_text("#capacity") == "3 of 4 class slots in use"
     page.fill("#new-class", "mug")
     page.click("#add-class button[type=submit]")
     page.wait_for_selector('.teach-btn[data-class="mug"]')
@@ -140,3 +146,21 @@ def test_wrong_passwords_on_the_form_are_refused_and_slowed_down(web_daemon, new
     page.fill("#password", web_daemon.password)
     page.click("button[type=submit]")
     page.wait_for_url(web_daemon.base + "/")
+
+
+def test_metrics_show_after_an_evaluation(web_daemon, new_page):
+    watch = web_daemon.daemon.watch
+    for name in CLASSES:  # samples of the four photos, as other clients would send them
+        for index in range(4):
+            image = photos.photo(name) if index == 0 else photos.variant(name, index)
+            result = watch.command("sample", {"class": name, "image": b64(photos.encode(image))})
+            assert result["ok"], result
+    page = new_page(PHONE)
+    log_in(page, web_daemon)
+    page.click("#evaluate")
+    page.wait_for_selector("#accuracy")
+    accuracy = page.inner_text("#accuracy")
+    assert accuracy.endswith("%")
+    assert page.locator("#metrics table tr").count() == len(CLASSES) + 1
+    page.wait_for_timeout(500)
+    screenshot(page, "phone-metrics")

@@ -287,9 +287,13 @@ function renderMetrics() {
   const m = page.metrics;
   $("evaluate").hidden = !page.commands.has("evaluate");
   if (!m) return;
-  const names = Object.keys(m.confusion);
-  const predicted = [...new Set(names.flatMap((t) => Object.keys(m.confusion[t])))];
-  for (const name of names) if (!predicted.includes(name)) predicted.push(name);
+  // Rows and columns in the classes' order; what else was said (unknown) after them.
+  const order = classes();
+  const names = Object.keys(m.confusion).sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const predicted = [...names];
+  for (const t of names) {
+    for (const p of Object.keys(m.confusion[t])) if (!predicted.includes(p)) predicted.push(p);
+  }
   const table = el("table", {},
     el("tr", {}, el("th", { textContent: "true \\ said" }), ...predicted.map((p) => el("th", { textContent: p }))),
     ...names.map((t) => el("tr", {}, el("th", { textContent: t }),
