@@ -125,7 +125,12 @@ def test_the_feed_gives_a_snapshot_first_and_coalesces_predictions():
         feed.attach(None)
         return items
 
-    items = asyncio.run(scenario())
+    # In a thread of its own, as in the daemon (and Playwright's loop may run in this one).
+    result: list[list[tuple[str, str]]] = []
+    runner = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
+    runner.start()
+    runner.join(30)
+    items = result[0]
     names = [name for name, _ in items]
     assert names[:2] == ["status", "losses"]
     assert '"samples":{"a":1,"b":0}' in items[0][1] and '"loss":0.5' in items[1][1]
