@@ -130,25 +130,25 @@ def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service) -> No
     service, camera, sock, watch = camera_service
     wait_until(lambda: sock.pings_between(0, time.monotonic()) >= 3, 10, "first watchdog pings")
     model = service.model
-    real_predict = model.predict
+    real_predict = model.classify
     release = threading.Event()
     stuck = threading.Event()
 
-    def hung_predict(image: Any) -> Any:
+    def hung_predict(image: Any, *rest: Any) -> Any:
         if not release.is_set():
             stuck.set()
             release.wait(30)  # a deadlock in the frame loop, as far as systemd can tell
-        return real_predict(image)
+        return real_predict(image, *rest)
 
-    model.predict = hung_predict
+    model.classify = hung_predict
     try:
-        assert stuck.wait(5), "the frame loop never called predict"
+        assert stuck.wait(5), "the frame loop never classified"
         since = time.monotonic() + 0.2  # a ping may be in flight
         time.sleep(1.5)  # longer than WatchdogSec: systemd would restart the service now
         assert sock.pings_between(since, time.monotonic()) == 0, "a stuck loop kept pinging"
     finally:
         release.set()
-        model.predict = real_predict
+        model.classify = real_predict
     resumed = time.monotonic()
     wait_until(lambda: sock.pings_between(resumed, time.monotonic()) >= 3, 5, "pings again")
     assert service.session.status_report().camera.ok is True

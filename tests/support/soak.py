@@ -27,6 +27,7 @@ from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
 from tests.support.photos import replay_folder
+from tests.support.state_db import saved_counts
 
 ROOT = "pz/soak"
 GROWTH_LIMIT = 0.05
@@ -134,7 +135,7 @@ def run_soak(
         sections["inference"].update(rate=5.0)
         sections["training"].update(min_epoch_interval=0.5, autosave_interval=5.0)
         config = write_config(work / "soak.toml", sections)
-        state_file = Path(sections["state"]["dir"]) / "state.npz"
+        state_file = Path(sections["state"]["dir"]) / "state.db"
         watch = MqttWatch(broker.host, broker.port, ROOT).start()
         daemon = DaemonProcess(config).start()
         watch.wait_for("availability", lambda m: m.text == "online", timeout=60)
@@ -183,12 +184,9 @@ def run_soak(
         report.exit_status, _ = daemon.terminate(15)
         log = daemon.log()
         report.reconnects = max(0, log.count("MQTT: connected to") - 1)
-        with np.load(state_file, allow_pickle=False) as state:
-            on_disk = np.bincount(state["sample_labels"], minlength=len(CLASSES))
+        on_disk = saved_counts(state_file)
         report.samples_acknowledged = sum(acked.values())
-        report.samples_lost = sum(
-            max(0, acked[name] - int(on_disk[i])) for i, name in enumerate(CLASSES)
-        )
+        report.samples_lost = sum(max(0, acked[name] - on_disk.get(name, 0)) for name in CLASSES)
         return report
     finally:
         if daemon is not None:
