@@ -2,6 +2,7 @@
 
     personalizer run --config /etc/personalizer/personalizer.toml
     personalizer check-config --config /etc/personalizer/personalizer.toml
+    personalizer export --out board.db    /    personalizer import board.db --merge
     personalizer --version
 
 Exit status: 0 on success (and after a clean stop on SIGTERM/SIGINT), 78 (EX_CONFIG) when the
@@ -49,6 +50,10 @@ MQTT commands (publish JSON to <topic_prefix>/cmd/<name>):
   classify  {"image": "<base64 JPEG>"}    classify one image
   reset     {"class": "cup"} | {"all": true}
   save      {}                            write the state to disk now
+  class     {"add": "dog"} | {"rename": "dog", "to": "puppy"} | {"remove": "dog"}
+  samples   {"class"?: "cup", "offset"?: 0, "limit"?: 100}   list the samples
+  sample_delete {"id": 7} | relabel {"id": 7, "class": "pen"} | thumbnail {"id": 7}
+  evaluate  {}                            validation accuracy from the samples
 Results arrive on <topic_prefix>/cmd/<name>/result. Full reference: docs/daemon.md.
 
 exit status: 0 ok, 78 unusable configuration/credential/bundle/state folder, 1 other failure
@@ -79,7 +84,26 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 while a running daemon's frame loop makes progress, else 1 (HEALTHCHECK)",
         description="Report whether the daemon using this config is alive and serving.",
     )
-    for sub in (run, check, health):
+    export = commands.add_parser(
+        "export",
+        help="copy this board's samples, classes and head into one file (also while running)",
+        description="Write a consistent copy of the state (SQLite's backup API) to --out.",
+    )
+    export.add_argument("--out", "-o", required=True, help="the file to write")
+    take = commands.add_parser(
+        "import",
+        help="take a file made by export into this board's state (--replace or --merge)",
+        description=(
+            "Take a file made by `personalizer export` into this board's state, running daemon "
+            "or not, in one transaction. --replace: the file's classes, samples and head "
+            "replace the board's; --merge: its samples are added (same bundle only)."
+        ),
+    )
+    take.add_argument("file", help="the file made by personalizer export")
+    how = take.add_mutually_exclusive_group(required=True)
+    how.add_argument("--replace", action="store_true", help="replace everything with the file's")
+    how.add_argument("--merge", action="store_true", help="add the file's samples to the board's")
+    for sub in (run, check, health, export, take):
         sub.add_argument(
             "--config",
             "-c",
@@ -166,6 +190,59 @@ def _run(path: str, log_level: str, simulate: bool = False) -> int:
         return EX_FAILURE
 
 
+def _export(path: str, out: str) -> int:
+    from pathlib import Path
+
+    from .store import STATE_DB
+    from .store.exchange import ExchangeError, export_state
+
+    config = _load_config(path)
+    if config is None:
+        return EX_CONFIG
+    try:
+        summary = export_state(config.state.dir / STATE_DB, Path(out))
+    except ExchangeError as exc:
+        print(f"personalizer export: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    print(f"exported {summary.describe()} to {out}")
+    return EX_OK
+
+
+def _import(path: str, file: str, mode: str) -> int:
+    from pathlib import Path
+
+    from .errors import BundleError
+    from .model.bundle import read_manifest
+    from .store import STATE_DB
+    from .store.exchange import ExchangeError, import_state
+
+    config = _load_config(path)
+    if config is None:
+        return EX_CONFIG
+    try:
+        manifest = read_manifest(config.model.bundle)
+    except BundleError as exc:
+        print(f"personalizer import: model.bundle cannot be used: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    os.umask(0o077)
+    config.state.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        incoming, result = import_state(
+            Path(file),
+            config.state.dir / STATE_DB,
+            mode,  # type: ignore[arg-type]
+            manifest.bundle_id,
+            manifest.num_classes,
+        )
+    except ExchangeError as exc:
+        print(f"personalizer import: {exc}; nothing was changed", file=sys.stderr)
+        return EX_FAILURE
+    print(f"imported ({mode}) {incoming.describe()}")
+    print(f"the board now has {result.describe()}")
+    print("a running daemon loads it within a second; otherwise at its next start")
+    return EX_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `personalizer` command; returns the exit status."""
     parser = _parser()
@@ -176,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _health(args.config)
     if args.command == "run":
         return _run(args.config, args.log_level, args.simulate)
+    if args.command == "export":
+        return _export(args.config, args.out)
+    if args.command == "import":
+        return _import(args.config, args.file, "replace" if args.replace else "merge")
     parser.print_help()
     return EX_FAILURE
 

@@ -335,6 +335,8 @@ class Service:
         for warning in outcome.warnings:
             self.session.warn(warning)
         self.session.after_load()
+        if outcome.merged:
+            self.session.samples_changed()
         self.session.publish_status()
 
     def _run_job(self, job: _Job) -> None:

@@ -249,6 +249,10 @@ class Session:
             return False
         return True
 
+    def samples_changed(self) -> None:
+        """Samples came in from elsewhere (an import): re-imprint, or ask for training."""
+        self._samples_changed()
+
     def _samples_changed(self) -> None:
         """After samples were deleted or relabelled: re-imprint, or ask for training."""
         if not self._imprint_if_untrained() and self.model.steps:

@@ -228,6 +228,16 @@ class StateDatabase:
                     raise StateWriteError(_write_error(self.path, err)) from err
                 raise
 
+    @contextmanager
+    def attached(self, other: str | Path, alias: str) -> Iterator[None]:
+        """Another database file attached as ``alias`` (for copying between files)."""
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS " + alias, (str(other),))
+            try:
+                yield
+            finally:
+                self._db.execute("DETACH DATABASE " + alias)
+
     # --- meta -----------------------------------------------------------------------------------
 
     def _get(self, key: str) -> str | None:

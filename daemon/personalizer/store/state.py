@@ -94,6 +94,7 @@ class LoadOutcome:
     loaded: bool
     warnings: tuple[str, ...] = ()
     set_aside: Path | None = None
+    merged: bool = False  # samples were merged in by `personalizer import --merge`
 
 
 class StateStore:
@@ -489,8 +490,12 @@ class StateStore:
     def reload(self, model: StoreModel, progress: Progress | None = None) -> LoadOutcome:
         """Load what another process wrote (classes, samples, head) into ``model``."""
         outcome = self._load(model, progress or (lambda text: None))
+        merged = self._db().meta("merged") is not None
+        if merged:
+            with self._db().transaction() as db:
+                db.execute("DELETE FROM meta WHERE key = 'merged'")
         self._data_version = self._db().data_version
-        return outcome
+        return LoadOutcome(outcome.loaded, outcome.warnings, outcome.set_aside, merged)
 
     def close(self) -> None:
         """Close the database (its WAL is folded into the main file)."""
