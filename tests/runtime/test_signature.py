@@ -56,7 +56,8 @@ def test_tensors_are_allocated_once_and_again_only_when_the_batch_changes(train_
         model.write("param_1", np.zeros(4, np.float32))
         model.invoke()
         assert model.read("loss").shape == ()
-    assert interpreter.allocations == 1 + 3  # to 20, to 7, back to 20
+    # train_head comes allocated for the full batch (20), so only "to 7, back to 20" reallocate.
+    assert interpreter.allocations == 1 + 2
     assert model.batch == 20 and model.shape("bottlenecks") == (20, 1280)
 
 

@@ -49,7 +49,7 @@ class SignatureModel:
             name: interpreter.tensor(index) for name, index in self._index.items()
         }
         # A fixed dimension the model left open (-1) gets the manifest's size; the dynamic batch
-        # starts at 1 and is resized on demand.
+        # starts at the model's default (train_head: the largest batch) and is resized on demand.
         for tensor in spec.inputs:
             if -1 not in tensor.shape and tuple(inputs[tensor.name]["shape"]) != tensor.shape:
                 interpreter.resize_tensor_input(self._index[tensor.name], list(tensor.shape))
