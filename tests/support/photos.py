@@ -21,6 +21,8 @@ PHOTOS = {
     "rocket": "rocket.jpg",
     "motorcycle": "motorcycle_left.png",
     "retina": "retina.jpg",
+    "galaxies": "hubble_deep_field.jpg",
+    "tissue": "ihc.png",
 }
 
 

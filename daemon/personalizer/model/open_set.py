@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-QUANTILE = 0.05
-SPREAD = 0.5
+QUANTILE = 0.02
+SPREAD = 1.5
 MAX_PER_CLASS = 64
 UNCALIBRATED_THRESHOLD = 0.5
 
