@@ -44,7 +44,7 @@ $(BOARD)/.ready: daemon/pyproject.toml Makefile
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(LITERT)
 	$(LITERT)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest
+	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest scikit-image
 	touch $@
 
 venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready system-packages
