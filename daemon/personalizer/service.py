@@ -519,6 +519,7 @@ def build_service(
         SetupError: the state folder, bundle, runtime, MQTT TLS files or GPIO pins cannot be
             used; the message names which and why.
     """
+    from .edgetpu_guard import EdgeTpuGuard
     from .errors import BundleError, ClassListError, RuntimeNotAvailable
     from .gpio import GpioError
     from .model import TransferLearningModel
@@ -531,19 +532,29 @@ def build_service(
     except StateDirError as exc:
         raise SetupError(str(exc)) from None
     log.info("loading bundle %s", config.model.bundle)
+    delegate, guard = config.model.delegate, EdgeTpuGuard(config.state.dir)
+    crashed = guard.crashed_before() if delegate == "edgetpu" else None
+    if crashed:
+        log.error("%s", crashed)
+        delegate = None
+    elif delegate == "edgetpu":
+        guard.arm()
     try:
         model = TransferLearningModel(
             config.model.bundle,
             config.model.classes,
             runtime=config.model.runtime,
             num_threads=config.model.base_threads,
-            delegate=config.model.delegate,
+            delegate=delegate,
             edgetpu_device=config.model.device,
         )
     except (BundleError, ClassListError, RuntimeNotAvailable) as exc:
         raise SetupError(f"model.bundle {config.model.bundle} cannot be used: {exc}") from None
+    finally:
+        if delegate == "edgetpu":
+            guard.disarm()
     try:
-        return Service(
+        service = Service(
             config,
             model,
             store,
@@ -554,3 +565,6 @@ def build_service(
         )
     except (MqttSetupError, GpioError) as exc:
         raise SetupError(str(exc)) from None
+    if crashed:
+        service.session.warn(crashed)
+    return service

@@ -41,3 +41,49 @@ def test_the_daemon_runs_on_the_cpu_when_the_edgetpu_is_missing(run_daemon):
     daemon.process.terminate()
     log = daemon.process.log()
     assert "libedgetpu.so.1" in log and "running the base model on the CPU" in log
+
+
+CRASHING_LIBRARY = """
+#include <stdlib.h>
+/* What a libedgetpu that does not fit the runtime does: the process dies while loading. */
+__attribute__((constructor)) static void crash(void) { abort(); }
+"""
+
+
+def test_a_delegate_that_crashes_the_daemon_is_skipped_at_the_next_start(run_daemon, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler, "a C compiler is needed for this test (apt install gcc)"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (tmp_path / "crash.c").write_text(CRASHING_LIBRARY)
+    subprocess.run(
+        [
+            compiler,
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(lib / "libedgetpu.so.1"),
+            str(tmp_path / "crash.c"),
+        ],
+        check=True,
+    )
+    env = {"LD_LIBRARY_PATH": str(lib)}
+    overrides = {"model": {"delegate": "edgetpu"}}
+    first = run_daemon(overrides=overrides, env=env, wait_online=False)
+    code = first.process.wait(60)
+    assert code == -signal.SIGABRT, (code, first.process.log())
+    marker = first.state_dir / "edgetpu-loading"
+    assert marker.exists()
+
+    # What systemd's Restart=on-failure does next: the same start again.
+    second = run_daemon(root="pz/after-crash", overrides=overrides, env=env)
+    status = second.status(predicate=lambda s: bool(s["warnings"]))
+    warning = " ".join(status["warnings"])
+    assert "died loading the Edge TPU delegate" in warning and str(marker) in warning
+    assert second.watch.wait_for("prediction", timeout=30)  # serving, on the CPU
+    assert second.process.alive()
+    assert "runs on the CPU" in second.process.log()
