@@ -33,6 +33,14 @@ def bundle() -> Path:
     return build_bundle(BundleSpec())
 
 
+@pytest.fixture(scope="session")
+def spatial_bundle() -> Path:
+    """As ``bundle`` but unpooled: a (3, 3, 1280) bottleneck (another base's features)."""
+    from tests.support.bundles import BundleSpec, build_bundle
+
+    return build_bundle(BundleSpec(pooling="none"))
+
+
 @pytest.fixture
 def photo_frames(tmp_path: Path) -> Path:
     """A replay folder of four real photos, one frame each, in CLASSES order."""

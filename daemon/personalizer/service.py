@@ -114,7 +114,8 @@ class Service:
         self.config = config
         self.model = model
         self.store = store
-        self.source = source if source is not None else create_frame_source(config.camera)
+        side = model.input_shape[1] if model.input_kind == "image" else None
+        self.source = source if source is not None else create_frame_source(config.camera, side)
         self.notifier: ServiceNotifier = notifier if notifier is not None else NullNotifier()
         self.frames = LatestFrame()
         self.events = EventFanout()

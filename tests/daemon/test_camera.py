@@ -97,7 +97,7 @@ def test_auto_falls_back_to_replay_and_says_why_the_others_failed(photo_folder, 
     nothing = create_frame_source(CameraConfig(source="auto", width=64, height=64, fps=5))
     with pytest.raises(CameraError) as caught:
         nothing.open()
-    assert "picamera2 camera 0: picamera2 is not available" in str(caught.value)
+    assert "picamera2 camera 0 64x64: picamera2 is not available" in str(caught.value)
     assert "opencv /dev/video0: the opencv camera source needs OpenCV" in str(caught.value)
 
 
@@ -128,7 +128,7 @@ def test_picamera2_source_asks_for_an_rgb_stream_of_the_configured_size(monkeypa
             calls["closed"] = True
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
-    source = Picamera2Source(width=64, height=48, fps=15)
+    source = Picamera2Source(fps=15, size=(64, 48))
     source.open()
     assert calls["main"] == {"size": (64, 48), "format": "BGR888"}  # R, G, B byte order
     assert calls["controls"] == {"FrameRate": 15.0}
@@ -144,13 +144,13 @@ def test_picamera2_without_a_camera_is_a_camera_error(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=NoCamera))
     with pytest.raises(CameraError, match="check the ribbon cable"):
-        Picamera2Source(64, 48, 15).open()
+        Picamera2Source(15, size=(64, 48)).open()
 
 
 def test_opencv_source_without_opencv_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(CameraError, match="pip install opencv-python-headless"):
-        OpenCVSource("/dev/video0", 64, 48, 15).open()
+        OpenCVSource("/dev/video0", 15, size=(64, 48)).open()
 
 
 def test_replay_plays_a_video_file_in_a_loop_in_rgb(tmp_path):
@@ -174,6 +174,86 @@ def test_replay_plays_a_video_file_in_a_loop_in_rgb(tmp_path):
 
 def test_opencv_source_names_the_device_it_cannot_open():
     pytest.importorskip("cv2")
-    source = OpenCVSource("/dev/video-none", 64, 48, 15)
+    source = OpenCVSource("/dev/video-none", 15, size=(64, 48))
     with pytest.raises(CameraError, match="cannot open camera /dev/video-none: is it plugged in"):
         source.open()
+
+
+def test_picamera2_streams_the_models_input_size_unless_the_config_sets_one(monkeypatch):
+    seen = {}
+
+    class FakePicamera2:
+        def __init__(self, number):
+            pass
+
+        def create_video_configuration(self, main, controls, buffer_count):
+            seen["main"] = main
+            return {}
+
+        def configure(self, configuration):
+            pass
+
+        def start(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    Picamera2Source(10, model_side=224).open()
+    assert seen["main"] == {"size": (224, 224), "format": "BGR888"}  # the ISP crops and scales
+    Picamera2Source(10, size=(640, 480), model_side=224).open()
+    assert seen["main"]["size"] == (640, 480)
+
+
+class FakeCapture:
+    """A V4L2 camera through OpenCV: a request snaps to the supported mode nearest in area."""
+
+    MODES = ((320, 240), (640, 480), (1280, 720))
+
+    def __init__(self, device, backend):
+        self.mode = (640, 480)
+        self.requested = [0, 0]
+        self.asked: list[tuple[int, int]] = []
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return True
+
+    def set(self, prop, value):
+        if prop in (3, 4):  # CAP_PROP_FRAME_WIDTH, CAP_PROP_FRAME_HEIGHT
+            self.requested[prop - 3] = int(value)
+            if prop == 4:
+                want = self.requested[0] * self.requested[1]
+                self.mode = min(self.MODES, key=lambda m: abs(m[0] * m[1] - want))
+                self.asked.append(tuple(self.requested))
+        return True
+
+    def get(self, prop):
+        return float(self.mode[prop - 3]) if prop in (3, 4) else 0.0
+
+    def read(self):
+        return True, np.zeros((self.mode[1], self.mode[0], 3), dtype=np.uint8)
+
+    def release(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("model_side", "size", "mode"),
+    [(224, None, (320, 240)), (300, None, (640, 480)), (224, (1280, 720), (1280, 720))],
+    ids=["smallest-covering", "next-mode-up", "configured"],
+)
+def test_opencv_asks_for_the_smallest_mode_that_covers_the_model(
+    monkeypatch, model_side, size, mode
+):
+    cv2 = pytest.importorskip("cv2")
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    source = OpenCVSource("/dev/video0", 15, size=size, model_side=model_side)
+    source.open()
+    assert source.mode == mode and source.read().shape == (mode[1], mode[0], 3)
+    assert source.describe() == f"opencv /dev/video0 {mode[0]}x{mode[1]}"
+
+
+def test_replay_frames_cover_the_model_when_no_size_is_set(photo_folder):
+    source = ReplaySource(photo_folder, 640, 480, fps=50, model_side=96)
+    source.open()
+    frame = source.read()
+    source.close()
+    assert min(frame.shape[:2]) == 96

@@ -8,21 +8,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from personalizer import TransferLearningModel
 from personalizer.images import decode_image, encode_image
 from personalizer.store import StateStore
 from tests.support import photos
-from tests.support.bundles import BundleSpec, build_bundle
 
 CLASSES = ("cat", "coffee", "rocket", "astronaut")
-
-
-@pytest.fixture(scope="session")
-def spatial_bundle() -> Path:
-    """Another base: the same MobileNetV2 unpooled, (3, 3, 1280) bottlenecks."""
-    return build_bundle(BundleSpec(pooling="none"))
 
 
 def _npy(array: np.ndarray) -> bytes:

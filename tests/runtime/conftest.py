@@ -26,21 +26,9 @@ def runtime() -> str:
 
 
 @pytest.fixture(scope="session")
-def softmax_bundle() -> Path:
-    """MobileNetV2 96px alpha 0.35, pooled (1280,) bottleneck, softmax head, Adam, 4 classes."""
-    return build_bundle(BundleSpec())
-
-
-@pytest.fixture(scope="session")
 def sgd_bundle() -> Path:
-    """As ``softmax_bundle`` but trained with SGD (learning rate 0.01)."""
+    """As ``bundle`` but trained with SGD (learning rate 0.01)."""
     return build_bundle(BundleSpec(optimizer="sgd"))
-
-
-@pytest.fixture(scope="session")
-def spatial_bundle() -> Path:
-    """As ``softmax_bundle`` but unpooled: a (3, 3, 1280) bottleneck."""
-    return build_bundle(BundleSpec(pooling="none"))
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +53,6 @@ def make_model(runtime: str) -> ModelFactory:
 
 
 @pytest.fixture
-def model(make_model: ModelFactory, softmax_bundle: Path) -> TransferLearningModel:
+def model(make_model: ModelFactory, bundle: Path) -> TransferLearningModel:
     """A fresh model on the default test bundle."""
-    return make_model(softmax_bundle)
+    return make_model(bundle)

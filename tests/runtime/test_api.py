@@ -20,8 +20,8 @@ def test_classes_default_to_the_manifest(model) -> None:
     assert model.bottleneck_shape == (1280,)
 
 
-def test_classes_can_be_renamed(make_model, softmax_bundle) -> None:
-    model = make_model(softmax_bundle, ["cat", "dog", "cup", "pen"])
+def test_classes_can_be_renamed(make_model, bundle) -> None:
+    model = make_model(bundle, ["cat", "dog", "cup", "pen"])
     model.add_sample(colour_image(0, np.random.default_rng(0)), "dog")
     assert model.samples() == {"cat": 0, "dog": 1, "cup": 0, "pen": 0}
 
@@ -35,9 +35,9 @@ def test_classes_can_be_renamed(make_model, softmax_bundle) -> None:
         ("ABCD", "list of names"),
     ],
 )
-def test_class_lists_that_do_not_fit_the_bundle(make_model, softmax_bundle, classes, message):
+def test_class_lists_that_do_not_fit_the_bundle(make_model, bundle, classes, message):
     with pytest.raises(ClassListError, match=message):
-        make_model(softmax_bundle, classes)
+        make_model(bundle, classes)
 
 
 def test_samples_get_increasing_ids_and_are_counted(model) -> None:
@@ -81,8 +81,8 @@ def test_clearing_one_class_keeps_the_others_and_the_parameters(model) -> None:
         model.clear("Z")
 
 
-def test_clearing_everything_starts_over(make_model, softmax_bundle) -> None:
-    model = make_model(softmax_bundle)
+def test_clearing_everything_starts_over(make_model, bundle) -> None:
+    model = make_model(bundle)
     initial = [p.copy() for p in model.parameters()]
     rng = np.random.default_rng(0)
     for i in range(4):

@@ -22,9 +22,9 @@ from personalizer.model.bundle import load_bundle
 
 
 @pytest.fixture
-def bundle_copy(softmax_bundle: Path, tmp_path: Path) -> Path:
+def bundle_copy(bundle: Path, tmp_path: Path) -> Path:
     """A private copy of the test bundle to damage."""
-    return Path(shutil.copytree(softmax_bundle, tmp_path / "bundle"))
+    return Path(shutil.copytree(bundle, tmp_path / "bundle"))
 
 
 def _edit_manifest(folder: Path, edit) -> None:
@@ -41,8 +41,8 @@ def _zip(folder: Path, target: Path, top: str | None) -> Path:
     return target
 
 
-def test_folder_bundle_loads_with_its_manifest(softmax_bundle) -> None:
-    bundle = load_bundle(softmax_bundle)
+def test_folder_bundle_loads_with_its_manifest(bundle) -> None:
+    bundle = load_bundle(bundle)
     manifest = bundle.manifest
     assert manifest.format_version == 1
     assert manifest.class_names == ("A", "B", "C", "D")
@@ -55,9 +55,9 @@ def test_folder_bundle_loads_with_its_manifest(softmax_bundle) -> None:
 
 
 @pytest.mark.parametrize("top", [None, "my_bundle"], ids=["flat", "with-top-folder"])
-def test_zip_bundle_runs_like_the_folder(make_model, softmax_bundle, tmp_path, top) -> None:
-    archive = _zip(softmax_bundle, tmp_path / "bundle.zip", top)
-    zipped, folder = make_model(archive), make_model(softmax_bundle)
+def test_zip_bundle_runs_like_the_folder(make_model, bundle, tmp_path, top) -> None:
+    archive = _zip(bundle, tmp_path / "bundle.zip", top)
+    zipped, folder = make_model(archive), make_model(bundle)
     assert zipped.bundle_id == folder.bundle_id
     frame = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     np.testing.assert_array_equal(zipped.bottleneck(frame), folder.bottleneck(frame))

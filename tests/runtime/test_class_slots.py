@@ -24,10 +24,8 @@ def _class_columns(model, slots):
 
 
 @pytest.mark.parametrize("head", ["softmax", "mlp"])
-def test_empty_slots_are_never_predicted_and_never_trained(
-    make_model, softmax_bundle, mlp_bundle, head
-):
-    bundle = softmax_bundle if head == "softmax" else mlp_bundle
+def test_empty_slots_are_never_predicted_and_never_trained(make_model, bundle, mlp_bundle, head):
+    bundle = bundle if head == "softmax" else mlp_bundle
     model = make_model(bundle, ["red", "green", "blue"])  # 3 of the 4 slots
     assert model.capacity == 4 and model.classes == ("red", "green", "blue")
     _teach(model, {"red": 6, "green": 6})  # "blue" has no samples yet
@@ -45,8 +43,8 @@ def test_empty_slots_are_never_predicted_and_never_trained(
         assert scores["red"] + scores["green"] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_class_added_later_is_learnt_without_reconverting(make_model, softmax_bundle):
-    model = make_model(softmax_bundle, ["red", "green"])
+def test_a_class_added_later_is_learnt_without_reconverting(make_model, bundle):
+    model = make_model(bundle, ["red", "green"])
     _teach(model, {"red": 6, "green": 6})
     model.train(10)
     assert model.add_class("blue") == 2
@@ -57,8 +55,8 @@ def test_a_class_added_later_is_learnt_without_reconverting(make_model, softmax_
     assert model.predict(colour_image(0, rng))[0].class_name == "red"
 
 
-def test_rename_keeps_and_remove_frees_the_slot(make_model, softmax_bundle):
-    model = make_model(softmax_bundle, ["red", "green", "blue", "grey"])
+def test_rename_keeps_and_remove_frees_the_slot(make_model, bundle):
+    model = make_model(bundle, ["red", "green", "blue", "grey"])
     _teach(model, {"red": 3, "green": 3, "blue": 3})
     model.train(5)
     initial_kernel, initial_bias = model._initial[0][:, 1], model._initial[1][1]
@@ -85,9 +83,7 @@ def test_rename_keeps_and_remove_frees_the_slot(make_model, softmax_bundle):
     ],
     ids=["duplicate", "bad-name", "full", "rename-unknown", "rename-taken", "remove-unknown"],
 )
-def test_class_changes_that_cannot_be_made_are_refused(
-    make_model, softmax_bundle, action, error, message
-):
-    model = make_model(softmax_bundle, ["red", "green", "blue"])
+def test_class_changes_that_cannot_be_made_are_refused(make_model, bundle, action, error, message):
+    model = make_model(bundle, ["red", "green", "blue"])
     with pytest.raises(error, match=message):
         action(model)

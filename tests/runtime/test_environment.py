@@ -17,12 +17,12 @@ def test_tensorflow_is_not_installed_in_the_board_environment() -> None:
         importlib.import_module("tensorflow")
 
 
-def test_running_a_model_imports_no_tensorflow(softmax_bundle, runtime) -> None:
+def test_running_a_model_imports_no_tensorflow(bundle, runtime) -> None:
     # A fresh interpreter, so no other test's imports count.
     code = (
         "import sys, numpy as np\n"
         "from personalizer import TransferLearningModel\n"
-        f"m = TransferLearningModel({str(softmax_bundle)!r}, runtime={runtime!r})\n"
+        f"m = TransferLearningModel({str(bundle)!r}, runtime={runtime!r})\n"
         "m.add_sample(np.zeros((50, 60, 3), np.uint8), 'A')\n"
         "m.train(1)\n"
         "m.predict(np.zeros((50, 60, 3), np.uint8))\n"

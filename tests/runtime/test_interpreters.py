@@ -50,31 +50,31 @@ def test_flex_bundle_is_refused_by_runtimes_without_flex(runtime) -> None:
 
 
 def test_edgetpu_without_the_library_falls_back_to_the_cpu_with_a_warning(
-    make_model, softmax_bundle, caplog
+    make_model, bundle, caplog
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        tpu = make_model(softmax_bundle, delegate="edgetpu")
+        tpu = make_model(bundle, delegate="edgetpu")
     assert not tpu.delegate_active
     assert "libedgetpu.so.1" in caplog.text and "CPU" in caplog.text
-    cpu = make_model(softmax_bundle)
+    cpu = make_model(bundle)
     frame = np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8)
     np.testing.assert_allclose(tpu.bottleneck(frame), cpu.bottleneck(frame), rtol=1e-6)
 
 
 def test_a_named_edgetpu_device_that_is_missing_falls_back_naming_it(
-    make_model, softmax_bundle, caplog
+    make_model, bundle, caplog
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        tpu = make_model(softmax_bundle, delegate="edgetpu", edgetpu_device="usb:1")
+        tpu = make_model(bundle, delegate="edgetpu", edgetpu_device="usb:1")
     assert not tpu.delegate_active
     assert "(usb:1)" in caplog.text and "running the base model on the CPU" in caplog.text
 
 
-def test_unknown_delegate_is_refused(make_model, softmax_bundle) -> None:
+def test_unknown_delegate_is_refused(make_model, bundle) -> None:
     with pytest.raises(ValueError, match="edgetpu"):
-        make_model(softmax_bundle, delegate="gpu")
+        make_model(bundle, delegate="gpu")
 
 
-def test_bad_thread_count_is_refused(make_model, softmax_bundle) -> None:
+def test_bad_thread_count_is_refused(make_model, bundle) -> None:
     with pytest.raises(ValueError, match="num_threads"):
-        make_model(softmax_bundle, num_threads=0)
+        make_model(bundle, num_threads=0)

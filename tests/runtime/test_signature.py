@@ -34,8 +34,8 @@ class CountingInterpreter:
 
 
 @pytest.fixture
-def train_head(softmax_bundle, runtime):
-    bundle = load_bundle(softmax_bundle)
+def train_head(bundle, runtime):
+    bundle = load_bundle(bundle)
     interpreter = CountingInterpreter(
         select_runtime(runtime).new_interpreter(bundle.model_bytes("train_head"), 1)
     )

@@ -27,13 +27,13 @@ def trained(model):
     return model
 
 
-def test_save_load_save_gives_the_same_state(trained, make_model, softmax_bundle, tmp_path):
+def test_save_load_save_gives_the_same_state(trained, make_model, bundle, tmp_path):
     first, second = tmp_path / "first.db", tmp_path / "second.db"
     trained.save(first)
-    fresh = make_model(softmax_bundle)
+    fresh = make_model(bundle)
     fresh.load(first)
     fresh.save(second)
-    again = make_model(softmax_bundle)
+    again = make_model(bundle)
     again.load(second)
     for a, b in zip(again.parameters(), trained.parameters(), strict=True):
         assert a.tobytes() == b.tobytes()
@@ -46,10 +46,10 @@ def test_save_load_save_gives_the_same_state(trained, make_model, softmax_bundle
     )
 
 
-def test_everything_comes_back(trained, make_model, softmax_bundle, tmp_path) -> None:
+def test_everything_comes_back(trained, make_model, bundle, tmp_path) -> None:
     path = tmp_path / "state.db"
     trained.save(path)
-    restored = make_model(softmax_bundle)
+    restored = make_model(bundle)
     restored.load(path)
     assert restored.samples() == trained.samples() == {"A": 8, "B": 8, "C": 7, "D": 0}
     assert restored.steps == trained.steps and restored.epochs == trained.epochs == 4
@@ -66,14 +66,14 @@ def test_everything_comes_back(trained, make_model, softmax_bundle, tmp_path) ->
     assert restored.predict(frame) == trained.predict(frame)
 
 
-def test_adam_state_continues_across_save_and_load(make_model, softmax_bundle, tmp_path) -> None:
+def test_adam_state_continues_across_save_and_load(make_model, bundle, tmp_path) -> None:
     """Train 3 epochs in one go == train 2, save, load into a new model, train 1."""
     rng = np.random.default_rng(0)
     bottlenecks = rng.random((20, 1280)).astype(np.float32)
     labels = np.repeat([0, 1, 2, 3], [8, 6, 4, 2])
 
     def with_samples():
-        model = make_model(softmax_bundle)
+        model = make_model(bundle)
         for row, label in zip(bottlenecks, labels, strict=True):
             model.add_sample_bottleneck(row, "ABCD"[label])
         return model
@@ -83,14 +83,14 @@ def test_adam_state_continues_across_save_and_load(make_model, softmax_bundle, t
     interrupted = with_samples()
     interrupted.train(2)
     interrupted.save(tmp_path / "state.db")
-    resumed = make_model(softmax_bundle)
+    resumed = make_model(bundle)
     resumed.load(tmp_path / "state.db")
     resumed.train(1)
     assert resumed.steps == 3 and float(resumed.optimizer_state()[-1]) == 3.0
     for got, want in zip(resumed.parameters(), straight.parameters(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     # Dropping the optimizer state (the seed's bug) gives a different result: the check bites.
-    forgetful = make_model(softmax_bundle)
+    forgetful = make_model(bundle)
     forgetful.load(tmp_path / "state.db")
     forgetful._opt_state = forgetful._fresh_optimizer_state()
     forgetful.train(1)
@@ -108,20 +108,20 @@ def test_the_state_file_is_a_plain_sqlite_database(trained, tmp_path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["state.db"], "no WAL, journal or temporary left"
 
 
-def test_classes_added_and_renamed_come_back(trained, make_model, softmax_bundle, tmp_path):
+def test_classes_added_and_renamed_come_back(trained, make_model, bundle, tmp_path):
     trained.remove_class("D")
     trained.rename_class("B", "bee")
     trained.add_class("dog")
     trained.save(tmp_path / "state.db")
-    restored = make_model(softmax_bundle)
+    restored = make_model(bundle)
     restored.load(tmp_path / "state.db")
     assert restored.class_slots() == {0: "A", 1: "bee", 2: "C", 3: "dog"}
     assert restored.samples() == {"A": 8, "bee": 8, "C": 7, "dog": 0}
 
 
-def test_empty_model_state_round_trips(model, make_model, softmax_bundle, tmp_path) -> None:
+def test_empty_model_state_round_trips(model, make_model, bundle, tmp_path) -> None:
     model.save(tmp_path / "empty.db")
-    other = make_model(softmax_bundle)
+    other = make_model(bundle)
     other.load(tmp_path / "empty.db")
     assert other.samples() == dict.fromkeys("ABCD", 0)
 

@@ -109,9 +109,9 @@ def _one_batch_model(make_model, bundle, n=20):
     return model, stored, np.eye(4)[labels]
 
 
-def test_adam_state_is_fed_back_step_after_step(make_model, softmax_bundle) -> None:
+def test_adam_state_is_fed_back_step_after_step(make_model, bundle) -> None:
     """Three Adam steps agree with Keras' Adam in numpy, moments and step count carried over."""
-    model, x, y = _one_batch_model(make_model, softmax_bundle)
+    model, x, y = _one_batch_model(make_model, bundle)
     hp = model.bundle.manifest.optimizer.hyperparameters
     lr, b1, b2, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["eps"]
     params = [p.astype(np.float64) for p in model.parameters()]

@@ -2,8 +2,14 @@
 
 picamera2 only exists on Raspberry Pi OS (apt's python3-picamera2; a venv needs
 `--system-site-packages` to see it), so it is imported when the source opens, never at import
-time. The main stream is configured at the configured (small) size in the "BGR888" format, which
-picamera2 delivers in R, G, B byte order.
+time. The main stream is in the "BGR888" format, which picamera2 delivers in R, G, B byte order.
+
+Its size: unless the config sets one, exactly the model's input, square. The Pi's ISP then does
+what the CPU would otherwise do for every frame: libcamera crops the sensor's field of view to
+the stream's aspect ratio (a centre square, as the model's preprocessing would) and the ISP
+scales it in hardware, so each frame arrives as the model's input and preprocessing is only
+the conversion to floats. With a size configured (a larger live view), frames are that size
+and the CPU crops and resizes them.
 """
 
 from __future__ import annotations
@@ -18,16 +24,25 @@ from .source import CameraError
 class Picamera2Source:
     """A Raspberry Pi camera module (CSI)."""
 
-    def __init__(self, width: int, height: int, fps: float, camera_num: int = 0) -> None:
-        self.width = width
-        self.height = height
+    def __init__(
+        self,
+        fps: float,
+        camera_num: int = 0,
+        size: tuple[int, int] | None = None,
+        model_side: int | None = None,
+    ) -> None:
+        """``size``: (width, height) of the stream; None: the model's square input (or 640x480
+        without a model size)."""
+        if size is None:
+            size = (model_side, model_side) if model_side else (640, 480)
+        self.width, self.height = size
         self.fps = fps
         self.camera_num = camera_num
         self._camera: Any = None
 
     def describe(self) -> str:
-        """E.g. `picamera2 camera 0`."""
-        return f"picamera2 camera {self.camera_num}"
+        """E.g. `picamera2 camera 0 224x224`."""
+        return f"picamera2 camera {self.camera_num} {self.width}x{self.height}"
 
     def open(self) -> None:
         """Configure a video stream at the configured size and start it."""

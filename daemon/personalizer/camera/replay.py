@@ -1,8 +1,9 @@
 """Replay: a folder of JPEG/PNG images (or a video file) played back as a camera, cycled.
 
 For development, demos and tests. Frames are paced at the configured fps; images are decoded once
-and scaled down (aspect kept) to fit the configured width x height, as a real camera set to that
-size would deliver them. Video files need OpenCV.
+and scaled down (aspect kept) as a real camera would deliver them: to fit the configured width x
+height, or, when the config sets no size, so that the shorter side is the model's input size
+(the smallest frame that covers it, as the other cameras choose). Video files need OpenCV.
 """
 
 from __future__ import annotations
@@ -38,11 +39,23 @@ class _Pacer:
         self.next_due = max(self.next_due + self.period, time.monotonic())
 
 
-def _load_image(path: Path, width: int, height: int) -> np.ndarray:
+def _target(size: tuple[int, int], fit: tuple[int, int] | None, side: int | None):
+    """The frame size of a ``size`` picture: within ``fit``, or shorter side ``side``."""
+    width, height = size
+    if fit is not None:
+        scale = min(fit[0] / width, fit[1] / height, 1.0)
+    else:
+        scale = min(side / min(width, height), 1.0) if side else 1.0
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _load_image(path: Path, fit: tuple[int, int] | None, side: int | None) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
-            image.thumbnail((width, height), Image.Resampling.BILINEAR)
+            target = _target(image.size, fit, side)
+            if target != image.size:
+                image = image.resize(target, Image.Resampling.BILINEAR, reducing_gap=3.0)
             return np.asarray(image, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
         raise CameraError(f"replay image {path} cannot be read: {exc}") from None
@@ -51,10 +64,24 @@ def _load_image(path: Path, width: int, height: int) -> np.ndarray:
 class ReplaySource:
     """A folder of images (sorted by name), a single image, or a video file, cycled at `fps`."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: float,
+        size: tuple[int, int] | None = None,
+        model_side: int | None = None,
+    ) -> None:
+        """Play ``path`` at ``fps``; frames fit ``size`` if given, else have the shorter side
+        ``model_side`` if given, else fit ``width`` x ``height``."""
         self.path = path
         self.width = width
         self.height = height
+        self._fit = size if size is not None or not model_side else None
+        if size is None and not model_side:
+            self._fit = (width, height)
+        self._side = model_side
         self.fps = fps
         self._stop = threading.Event()
         self._frames: list[np.ndarray] = []
@@ -83,9 +110,9 @@ class ReplaySource:
                 raise CameraError(
                     f"replay folder {self.path} holds no .jpg/.jpeg/.png files; add some images"
                 )
-            self._frames = [_load_image(p, self.width, self.height) for p in files]
+            self._frames = [_load_image(p, self._fit, self._side) for p in files]
         elif self.path.suffix.lower() in IMAGE_SUFFIXES:
-            self._frames = [_load_image(self.path, self.width, self.height)]
+            self._frames = [_load_image(self.path, self._fit, self._side)]
         elif self.path.is_file():
             self._video = self._open_video()
         else:
@@ -116,10 +143,9 @@ class ReplaySource:
             if not ok:
                 raise CameraError(f"the video {self.path} has no readable frames")
         height, width = frame.shape[:2]
-        scale = min(self.width / width, self.height / height, 1.0)
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        target = _target((width, height), self._fit, self._side)
+        if target != (width, height):
+            frame = cv2.resize(frame, target, interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame[..., ::-1])
 
     def read(self) -> np.ndarray:

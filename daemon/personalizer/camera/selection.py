@@ -58,10 +58,15 @@ class AutoSource:
             self._active = None
 
 
-def create_frame_source(config: CameraConfig) -> FrameSource:
-    """The FrameSource that `config` asks for (not opened yet)."""
+def create_frame_source(config: CameraConfig, model_side: int | None = None) -> FrameSource:
+    """The FrameSource that `config` asks for (not opened yet).
+
+    ``model_side`` is the model's (square) input size: unless the config sets width and height,
+    cameras deliver the smallest frames that cover it (see the sources).
+    """
+    size = config.explicit_size
     replay = (
-        ReplaySource(config.path, config.width, config.height, config.fps)
+        ReplaySource(config.path, config.width, config.height, config.fps, size, model_side)
         if config.path is not None
         else None
     )
@@ -69,8 +74,8 @@ def create_frame_source(config: CameraConfig) -> FrameSource:
         if replay is None:
             raise CameraError('camera.source = "replay" needs camera.path')
         return replay
-    picamera = Picamera2Source(config.width, config.height, config.fps)
-    opencv = OpenCVSource(config.device, config.width, config.height, config.fps)
+    picamera = Picamera2Source(config.fps, size=size, model_side=model_side)
+    opencv = OpenCVSource(config.device, config.fps, size=size, model_side=model_side)
     if config.source == "picamera2":
         return picamera
     if config.source == "opencv":

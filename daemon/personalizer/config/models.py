@@ -240,6 +240,14 @@ class CameraConfig(StrictModel):
     height: Annotated[StrictInt, Field(ge=16, le=8192)] = 480
     fps: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
 
+    @property
+    def explicit_size(self) -> tuple[int, int] | None:
+        """(width, height) when the config sets them; None: the camera picks the smallest size
+        that covers the model's input (the cheapest frames)."""
+        if {"width", "height"} & self.model_fields_set:
+            return self.width, self.height
+        return None
+
 
 class InferenceConfig(StrictModel):
     """`[inference]`: how often to classify and when a new class is announced."""
