@@ -311,9 +311,11 @@ def memory(bench: Bench) -> list[Row]:
                 f"bottleneck {_size(result['bottleneck_bytes'])}",
                 per_sample / result["bottleneck_bytes"])
         )  # fmt: skip
+        peak = result["peak_rss"]
         rows.append(
-            Row("4 memory", f"{label}: peak RSS, 1000 samples + train + save",
-                _size(result["peak_rss"]), f"model loaded {_size(result['rss_loaded'])}")
+            Row("4 memory", f"{label}: peak RSS, 1000 samples + train + save", _size(peak),
+                f"model loaded {_size(result['rss_loaded'])}", None, "<= 200 MiB",
+                peak <= 200 * 1024 * 1024)
         )  # fmt: skip
     return rows
 
@@ -334,7 +336,7 @@ def _memory_worker(bundle: str, runtime: str, threads: int, count: int = 1000) -
     rss_samples = _rss()
     model.train(1)
     with tempfile.TemporaryDirectory() as folder:
-        model.save(Path(folder) / "state.npz")
+        model.save(Path(folder) / "state.db")
     result = {
         "rss_loaded": rss_loaded,
         "per_sample_bytes": (rss_samples - rss_loaded) / (count - 20),
@@ -383,6 +385,34 @@ def web_live_view(bench: Bench) -> list[Row]:
     return measure_live_view(bench, Row)
 
 
+def sample_store(bench: Bench) -> list[Row]:
+    """Issue 12: cmd/sample ack and bytes written per sample at 10, 100, 1000; daemon RSS."""
+    from tests.bench_store import measure_sample_store
+
+    return measure_sample_store(bench, Row)
+
+
+def float16_samples(bench: Bench) -> list[Row]:
+    """Issue 12: what keeping samples as float16 does to accuracy on real photos."""
+    from tests.bench_store import measure_float16
+
+    return measure_float16(bench, Row)
+
+
+def camera_edge(bench: Bench) -> list[Row]:
+    """Issue 9: frame -> model input against the base invoke; add_sample against predict."""
+    from tests.bench_store import measure_camera_edge
+
+    return measure_camera_edge(bench, Row)
+
+
+def metrics_cost(bench: Bench) -> list[Row]:
+    """Issue 13: the validation estimate and the open-set calibration at 1000 samples."""
+    from tests.bench_store import measure_metrics_cost
+
+    return measure_metrics_cost(bench, Row)
+
+
 SECTIONS: list[Section] = [
     predict_latency,
     train_step,
@@ -390,6 +420,10 @@ SECTIONS: list[Section] = [
     memory,
     daemon_end_to_end,
     web_live_view,
+    sample_store,
+    float16_samples,
+    camera_edge,
+    metrics_cost,
 ]
 
 

@@ -44,13 +44,18 @@ class FailingDisk:
         self.folder = folder.resolve()
         self.control = control
 
-    def environment(self) -> dict[str, str]:
-        """What the daemon's process needs in its environment."""
-        return {
+    def environment(self, counter: Path | None = None) -> dict[str, str]:
+        """What the daemon's process needs in its environment; with ``counter``, the bytes
+        written to the folder are added up there (see :func:`read_counter`)."""
+        env = {
             "LD_PRELOAD": str(library()),
             "FAILING_DISK_DIR": str(self.folder),
             "FAILING_DISK_CONTROL": str(self.control),
         }
+        if counter is not None:
+            counter.write_bytes(b"\0" * 8)
+            env["FAILING_DISK_COUNTER"] = str(counter)
+        return env
 
     def fail(self, code: int = errno.ENOSPC) -> None:
         """From now on, writes and syncs fail with ``code``."""
@@ -59,3 +64,8 @@ class FailingDisk:
     def heal(self) -> None:
         """The disk works again."""
         self.control.unlink(missing_ok=True)
+
+
+def read_counter(counter: Path) -> int:
+    """The bytes written to the folder so far (see FailingDisk.environment)."""
+    return int.from_bytes(counter.read_bytes()[:8], "little")
