@@ -232,3 +232,18 @@ def test_version_and_help():
     assert run_cli("--version").stdout.strip() == "personalizer 1.0.0"
     helped = run_cli("--help").stdout
     assert "check-config" in helped and "cmd/<name>" in helped
+
+
+def test_a_tensor_bundle_is_refused_by_the_daemon_with_exit_78(tmp_path):
+    from tests.support.bundles import BundleSpec, build_bundle
+
+    sound = build_bundle(
+        BundleSpec(base="spectral", window=128, num_classes=3, class_names=("a", "b", "c"),
+                   learning_rate=0.01, train_batch_size=8)
+    )  # fmt: skip
+    config_file = write_config(tmp_path / "p.toml", minimal(sound, tmp_path))
+    for command in ("check-config", "run"):
+        done = run_cli(command, "--config", str(config_file))
+        assert done.returncode == 78, (command, done.stderr)
+        assert "takes a [1, 128] tensor, not camera images" in done.stderr
+        assert "TransferLearningModel" in done.stderr and "Traceback" not in done.stderr
