@@ -14,7 +14,7 @@ import os
 import re
 import socket
 from pathlib import Path, PurePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -285,7 +285,31 @@ class TrainingConfig(StrictModel):
     imprint: StrictBool = True
 
 
-class MqttConfig(StrictModel):
+class PasswordSection(StrictModel):
+    """A section whose password is read by .checks from its ``password_file`` or a systemd
+    credential, never from the config file itself."""
+
+    _password: SecretStr | None = PrivateAttr(None)
+    _password_source: str = PrivateAttr("")
+
+    @property
+    def password(self) -> SecretStr | None:
+        """The password (from ``password_file`` or the systemd credential), if any."""
+        return self._password
+
+    @property
+    def password_source(self) -> str:
+        """Where the password came from, for the log (never the password itself)."""
+        return self._password_source
+
+    def with_password(self, password: SecretStr | None, source: str) -> Self:
+        """A copy that carries ``password``, read from ``source``."""
+        copy = self.model_copy()
+        copy._password, copy._password_source = password, source
+        return copy
+
+
+class MqttConfig(PasswordSection):
     """`[mqtt]`: the broker connection and the topics."""
 
     host: Annotated[StrictStr, AfterValidator(_host)] = "localhost"
@@ -309,25 +333,6 @@ class MqttConfig(StrictModel):
     max_image_pixels: Annotated[StrictInt, Field(ge=1024, le=100_000_000)] = 4096 * 4096
     # The MQTT commands this daemon accepts; () makes it read-only (no command subscription).
     commands: Annotated[tuple[str, ...], BeforeValidator(_commands)] = COMMAND_NAMES
-    # Read by .checks from password_file or the systemd credential, never from this file.
-    _password: SecretStr | None = PrivateAttr(None)
-    _password_source: str = PrivateAttr("")
-
-    @property
-    def password(self) -> SecretStr | None:
-        """The broker password (from `password_file` or the systemd credential), if any."""
-        return self._password
-
-    @property
-    def password_source(self) -> str:
-        """Where the password came from, for the log (never the password itself)."""
-        return self._password_source
-
-    def with_password(self, password: SecretStr | None, source: str) -> MqttConfig:
-        """A copy that carries ``password``, read from ``source``."""
-        copy = self.model_copy()
-        copy._password, copy._password_source = password, source
-        return copy
 
 
 class StateConfig(StrictModel):
@@ -432,7 +437,7 @@ def _listen(value: str) -> str:
     return value
 
 
-class WebConfig(StrictModel):
+class WebConfig(PasswordSection):
     """`[web]`: the board's own web page (camera, scores, samples, training)."""
 
     enabled: StrictBool = False
@@ -441,25 +446,6 @@ class WebConfig(StrictModel):
     password_credential: Annotated[StrictStr, AfterValidator(_credential_name)] = "web_password"
     tls_cert: ConfigPath = None
     tls_key: ConfigPath = None
-    # Read by .checks from password_file or the systemd credential, never from this file.
-    _password: SecretStr | None = PrivateAttr(None)
-    _password_source: str = PrivateAttr("")
-
-    @property
-    def password(self) -> SecretStr | None:
-        """The page's password (from `password_file` or the systemd credential), if any."""
-        return self._password
-
-    @property
-    def password_source(self) -> str:
-        """Where the password came from, for the log (never the password itself)."""
-        return self._password_source
-
-    def with_password(self, password: SecretStr | None, source: str) -> WebConfig:
-        """A copy that carries ``password``, read from ``source``."""
-        copy = self.model_copy()
-        copy._password, copy._password_source = password, source
-        return copy
 
     @property
     def tls(self) -> bool:

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from .open_set import Calibration, calibrate
-from .samples import SampleSnapshot
+from .samples import SampleSnapshot, class_sums
 
 MAX_FOLDS = 5
 MAX_EPOCHS = 10
@@ -153,10 +153,5 @@ def _calibration(
 ) -> Calibration:
     rows = [snapshot.bottlenecks[i] for i in train]
     labels = snapshot.labels[train]
-    features = int(np.asarray(rows[0]).size)
-    sums = np.zeros((num_slots, features), dtype=np.float64)
-    counts = np.zeros(num_slots, dtype=np.int64)
-    for row, label in zip(rows, labels, strict=True):
-        sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
-        counts[label] += 1
+    sums, counts = class_sums(rows, labels, num_slots)
     return calibrate(rows, labels, sums, counts, rng)

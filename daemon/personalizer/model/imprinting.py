@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import NoSamplesError
+from .samples import class_sums
 
 TARGET_CONFIDENCE = 0.9
 MAX_SCALE_SAMPLES = 256
@@ -36,12 +37,7 @@ def imprinted_head(
     """Return ``(kernel (F, C), bias (C,))`` imprinted from the samples, both float32."""
     if not bottlenecks:
         raise NoSamplesError("imprinting needs at least one sample; add samples first")
-    features = int(np.asarray(bottlenecks[0]).size)
-    sums = np.zeros((num_classes, features), dtype=np.float64)
-    counts = np.zeros(num_classes, dtype=np.int64)
-    for row, label in zip(bottlenecks, labels, strict=True):
-        sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
-        counts[label] += 1
+    sums, counts = class_sums(bottlenecks, labels, num_classes)
     return imprint(sums, counts, bottlenecks, labels)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StateBundleMismatch, StateFileError, StateFileNotFound
+from ..errors import StateBundleMismatch, StateFileNotFound
 from ..store.database import Parameters, StateDatabase
 
 
@@ -96,14 +96,7 @@ def read_model_state(path: str | Path, bundle_id: str) -> ModelState:
                 "the file aside (or delete it) to start fresh, or load the bundle it was made with"
             )
         shape = tuple(db.meta_json("bottleneck_shape", []))
-        ids, slots, bottlenecks = [], [], []
-        for row in db.sample_rows():
-            ids.append(row.id)
-            slots.append(row.slot)
-            try:
-                bottlenecks.append(StateDatabase.array(row.bottleneck, shape))
-            except ValueError as err:
-                raise StateFileError(f"{source}: sample {row.id} has a wrong size") from err
+        ids, slots, bottlenecks = db.sample_arrays(shape)
         return ModelState(
             bundle_id=bundle_id,
             bottleneck_shape=shape,

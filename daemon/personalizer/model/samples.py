@@ -19,6 +19,19 @@ import numpy as np
 DEFAULT_DTYPE = np.float16
 
 
+def class_sums(
+    rows: Sequence[np.ndarray], labels: Sequence[int], num_slots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per class slot: the sum (float64) and the number of ``rows``."""
+    features = int(np.asarray(rows[0]).size) if len(rows) else 0
+    sums = np.zeros((num_slots, features), dtype=np.float64)
+    counts = np.zeros(num_slots, dtype=np.int64)
+    for row, label in zip(rows, labels, strict=True):
+        sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
+        counts[label] += 1
+    return sums, counts
+
+
 @dataclass(frozen=True)
 class SampleSnapshot:
     """An immutable view of the samples at one moment (what one training epoch uses)."""

@@ -50,7 +50,7 @@ from .interpreters import (
 from .open_set import Calibration, calibrate
 from .persistence import ModelState, read_model_state, write_model_state
 from .preprocess import Fit, ImagePreprocessor, preprocessor_for
-from .samples import DEFAULT_DTYPE, SampleSnapshot, SampleStore
+from .samples import DEFAULT_DTYPE, SampleSnapshot, SampleStore, class_sums
 from .signature import SignatureModel
 
 LossCallback = Callable[[int, float], None]
@@ -612,11 +612,7 @@ class TransferLearningModel:
         else:
             rows = [snapshot.bottlenecks[i] for i in subset]
             labels = snapshot.labels[subset]
-            sums = np.zeros((self.capacity, int(np.prod(self.bottleneck_shape))))
-            counts = np.zeros(self.capacity, dtype=np.int64)
-            for row, label in zip(rows, labels, strict=True):
-                sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
-                counts[label] += 1
+            sums, counts = class_sums(rows, labels, self.capacity)
         kernel, bias = imprint(sums, counts, rows, labels, self._rng)
         return (_frozen(kernel), _frozen(bias))
 

@@ -424,6 +424,24 @@ class StateDatabase:
                 )
             last = int(rows[-1][0])
 
+    def sample_arrays(self, shape: Sequence[int]) -> tuple[list[int], list[int], list[np.ndarray]]:
+        """Every sample's id, slot and bottleneck (read-only views of the blobs), by id.
+
+        Raises:
+            StateFileError: a bottleneck is not of ``shape`` (or a row is damaged).
+        """
+        ids, slots, arrays = [], [], []
+        for row in self.sample_rows():
+            ids.append(row.id)
+            slots.append(row.slot)
+            try:
+                arrays.append(self.array(row.bottleneck, shape))
+            except ValueError as err:
+                raise StateFileError(
+                    f"{self.path}: sample {row.id} is not a {list(shape)} bottleneck"
+                ) from err
+        return ids, slots, arrays
+
     def image_rows(self, batch: int = 32) -> Iterator[tuple[int, bytes | None]]:
         """``(id, JPEG or None)`` of every sample, by id, in batches."""
         last = -1

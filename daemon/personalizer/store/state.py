@@ -152,17 +152,22 @@ class StateStore:
                 os.replace(side, target.with_name(target.name + suffix))
         return target
 
+    def _corrupt(self, exc: Exception) -> tuple[str, Path]:
+        """Set an unusable database aside; the warning that says so, and where it went."""
+        target = self._set_aside("corrupt")
+        warning = (
+            f"state database {self.path} is corrupt or not a state file ({exc}); moved it "
+            f"to {target.name} and started fresh (delete it once you no longer need it)"
+        )
+        log.warning("%s", warning)
+        return warning, target
+
     def _open_database(self) -> tuple[StateDatabase, list[str], Path | None]:
         warnings: list[str] = []
         try:
             db = StateDatabase(self.path)
         except StateFileError as exc:
-            target = self._set_aside("corrupt")
-            warning = (
-                f"state database {self.path} is corrupt or not a state file ({exc}); moved it "
-                f"to {target.name} and started fresh (delete it once you no longer need it)"
-            )
-            log.warning("%s", warning)
+            warning, target = self._corrupt(exc)
             return StateDatabase(self.path), [warning], target
         os.chmod(self.path, 0o600)
         return db, warnings, None
@@ -180,12 +185,7 @@ class StateStore:
         try:
             outcome = self._load(model, progress or (lambda text: None))
         except StateFileError as exc:
-            target = self._set_aside("corrupt")
-            warning = (
-                f"state database {self.path} is corrupt or not a state file ({exc}); moved it "
-                f"to {target.name} and started fresh (delete it once you no longer need it)"
-            )
-            log.warning("%s", warning)
+            warning, target = self._corrupt(exc)
             self.db = StateDatabase(self.path)
             model.restore_samples([], [], [], 1)
             model.reset_parameters()
@@ -372,15 +372,7 @@ class StateStore:
 
     def _restore_samples(self, model: StoreModel) -> None:
         db = self._db()
-        ids, slots, bottlenecks = [], [], []
-        shape = model.bottleneck_shape
-        for row in db.sample_rows():
-            ids.append(row.id)
-            slots.append(row.slot)
-            try:
-                bottlenecks.append(StateDatabase.array(row.bottleneck, shape))
-            except ValueError as err:
-                raise StateFileError(f"sample {row.id} is not a {list(shape)} bottleneck") from err
+        ids, slots, bottlenecks = db.sample_arrays(model.bottleneck_shape)
         model.restore_samples(ids, slots, bottlenecks, db.next_sample_id())
 
     # --- while running --------------------------------------------------------------------------
