@@ -34,11 +34,9 @@ from .models import (
     StateConfig,
     TrainingConfig,
     WebConfig,
-    class_name_problem,
-    default_topic_prefix,
-    pin_key,
 )
 from .report import ConfigError, ConfigProblem, config_problem
+from .values import default_topic_prefix, pin_key
 
 __all__ = [
     "CameraConfig",
@@ -53,7 +51,6 @@ __all__ = [
     "StateConfig",
     "TrainingConfig",
     "WebConfig",
-    "class_name_problem",
     "default_topic_prefix",
     "load_config",
     "parse_config",

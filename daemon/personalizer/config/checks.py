@@ -24,9 +24,9 @@ from .models import (
     MqttConfig,
     StateConfig,
     WebConfig,
-    pin_key,
 )
 from .report import ConfigProblem
+from .values import pin_key
 
 Report = Callable[[str, object, str], None]
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import bundle_format as fmt
 from ..bundle_format import EDGETPU_BOTTLENECK
+from ..class_names import class_name_problem
 from ..errors import (
     ClassListError,
     ImageFormatError,
@@ -60,7 +61,6 @@ LossCallback = Callable[[int, float], None]
 # against 0.03 ms with one thread (tflite-runtime 2.14), the cost of waking a descheduled worker.
 # So num_threads applies to the base model only.
 HEAD_THREADS = 1
-MAX_CLASS_NAME_LENGTH = 64
 UNKNOWN = "unknown"
 
 
@@ -931,16 +931,9 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise ClassListError(
-            f"{name!r} is not a usable class name: a non-empty string without leading or "
-            "trailing spaces"
-        )
-    if len(name) > MAX_CLASS_NAME_LENGTH or any(ord(ch) < 32 for ch in name):
-        raise ClassListError(
-            f"class name {name!r} is longer than {MAX_CLASS_NAME_LENGTH} characters or holds "
-            "control characters"
-        )
+    reason = class_name_problem(name)
+    if reason:
+        raise ClassListError(f"class name {name!r} {reason}")
 
 
 def _checked_classes(

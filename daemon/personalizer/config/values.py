@@ -1,0 +1,198 @@
+"""The configuration's value types: paths, class names, topics, pins, commands, listen addresses.
+
+Each is a pydantic annotated type or a plain check whose ValueError says what is allowed; the
+sections in :mod:`.models` are built from them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, StrictStr, ValidationInfo
+
+from ..class_names import class_name_problem
+from ..commands.payloads import COMMAND_NAMES
+
+PIN_HINT = 'a BCM GPIO number (e.g. 17) or a gpiozero pin name (e.g. "GPIO17", "BOARD11")'
+
+
+def _path(value: Any, info: ValidationInfo) -> Path | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, PurePath):
+        path = Path(value)
+    elif isinstance(value, str):
+        path = Path(value).expanduser()
+    else:
+        raise ValueError("must be a path in quotes")
+    base = (info.context or {}).get("base")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+ConfigPath = Annotated[Path | None, BeforeValidator(_path)]
+
+
+def _class_name(name: str) -> str:
+    reason = class_name_problem(name)
+    if reason:
+        raise ValueError(f"{json.dumps(name)} {reason}")
+    return name
+
+
+ClassName = Annotated[StrictStr, AfterValidator(_class_name)]
+
+
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(names)) != len(names):
+        raise ValueError("class names must be unique")
+    return names
+
+
+def topic_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be a topic root, or None."""
+    if any(ch in prefix for ch in "+#\0"):
+        return "must not contain the MQTT wildcards + or # (or NUL)"
+    if prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+        return 'must be topic levels separated by single "/", e.g. "personalizer/kitchen"'
+    if prefix.startswith("$"):
+        return 'must not start with "$" (reserved for the broker)'
+    return None
+
+
+def default_topic_prefix() -> str:
+    """`personalizer/<hostname>`, the documented default root topic."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "board"
+    return f"personalizer/{host}"
+
+
+def _topic_prefix(prefix: str) -> str:
+    if prefix == "":
+        return default_topic_prefix()
+    reason = topic_prefix_problem(prefix)
+    if reason:
+        raise ValueError(reason)
+    return prefix
+
+
+def _discovery_prefix(prefix: str) -> str:
+    if not prefix:
+        raise ValueError('must not be empty (Home Assistant uses "homeassistant")')
+    reason = topic_prefix_problem(prefix)
+    if reason:
+        raise ValueError(reason)
+    return prefix
+
+
+def _host(host: str) -> str:
+    if not host or any(ch.isspace() for ch in host):
+        raise ValueError('must be a host name or address, e.g. "localhost" or "192.168.1.10"')
+    return host
+
+
+def _credential_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]+", name):
+        raise ValueError("must be a credential name (letters, digits, _ . @ -)")
+    return name
+
+
+def _edgetpu_device(device: str | None) -> str | None:
+    if device is None or (device and re.fullmatch(r"(usb|pci)?(:\d+)?", device)):
+        return device
+    raise ValueError('must name an Edge TPU: "usb", "pci", ":0" (the first), "usb:1", "pci:0"')
+
+
+def _commands(value: Any) -> tuple[str, ...]:
+    names = ", ".join(f'"{name}"' for name in COMMAND_NAMES)
+    if value is True:
+        return COMMAND_NAMES
+    if value is False:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be true (all), false (none) or a list of {names}")
+    unknown = [v for v in value if v not in COMMAND_NAMES]
+    if unknown:
+        raise ValueError(f"{json.dumps(unknown[0])} is not a command; use {names}")
+    return tuple(dict.fromkeys(value))
+
+
+def _camera_device(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError('must be a device path like "/dev/video0" or 0')
+    if isinstance(value, int) and value < 0:
+        raise ValueError("must be a camera index of 0 or more")
+    return str(value)
+
+
+def _pin(value: Any) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError(f"must be {PIN_HINT}")
+    if isinstance(value, int):
+        if 0 <= value <= 53:
+            return value
+        raise ValueError(f"must be {PIN_HINT}; GPIO numbers go from 0 to 53")
+    if isinstance(value, str) and value.strip() and value == value.strip() and len(value) <= 20:
+        return value
+    raise ValueError(f"must be {PIN_HINT}")
+
+
+def pin_key(pin: int | str) -> str:
+    """One spelling per pin, so 17, "GPIO17" and "BCM17" count as the same pin."""
+    match = re.fullmatch(r"(?:GPIO|BCM)?(\d+)", str(pin).upper())
+    return f"GPIO{int(match.group(1))}" if match else str(pin).upper()
+
+
+Pin = Annotated[int | str, BeforeValidator(_pin)]
+Names = Annotated[tuple[ClassName, ...], Field(strict=False), AfterValidator(_unique)]
+TopicPrefix = Annotated[StrictStr, AfterValidator(_topic_prefix)]
+DiscoveryPrefix = Annotated[StrictStr, AfterValidator(_discovery_prefix)]
+Host = Annotated[StrictStr, AfterValidator(_host)]
+CredentialName = Annotated[StrictStr, AfterValidator(_credential_name)]
+EdgeTpuDevice = Annotated[StrictStr | None, AfterValidator(_edgetpu_device)]
+Commands = Annotated[tuple[str, ...], BeforeValidator(_commands)]
+CameraDevice = Annotated[str, BeforeValidator(_camera_device)]
+
+
+# --- listen addresses (`[web] listen`) ---------------------------------------------------
+
+LOOPBACK = "127.0.0.1"
+_LISTEN_HINT = 'must be "HOST:PORT", e.g. "0.0.0.0:8080", "127.0.0.1:8080" or "[::]:8080"'
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (IPv6 in brackets) as ``(host, port)``; ValueError saying what is allowed."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]+):(\d{1,5})", value)
+    if match is None:
+        raise ValueError(_LISTEN_HINT)
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{_LISTEN_HINT}; the port goes from 1 to 65535")
+    if match.group(1) is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{_LISTEN_HINT}; [{host}] is not an IPv6 address") from None
+    return host, port
+
+
+def _listen(value: str) -> str:
+    parse_listen(value)
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """True for "localhost" and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+Listen = Annotated[StrictStr, AfterValidator(_listen)]
