@@ -101,6 +101,11 @@ def write_bundle(folder: Path, files: dict[str, bytes], manifest: dict) -> None:
 def staging_dir(target: Path) -> Iterator[Path]:
     """A temporary folder beside ``target`` (same filesystem), removed unless published."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # mkdtemp makes a private folder (0700); the bundle gets a new folder's usual mode, so a copy
+    # (scp, cp -r) stays readable by the board's service user.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         yield staging
     finally:

@@ -97,7 +97,12 @@ def test_seed_softmax_command_works_as_written(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    manifest = manifest_of(tmp_path / "mobilenet_softmax_model")
+    bundle = tmp_path / "mobilenet_softmax_model"
+    # A new folder's usual mode (0755 under umask 022), not mkdtemp's 0700: copies stay readable.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert bundle.stat().st_mode & 0o777 == 0o777 & ~umask
+    manifest = manifest_of(bundle)
     assert manifest["bottleneck"]["shape"] == [7, 7, 1280]
     assert manifest["optimizer"]["hyperparameters"] == {"learning_rate": 0.0003}
     assert manifest["requires_flex"] is False
