@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,17 @@ def test_the_head_is_saved_whole_and_bitwise(tmp_path: Path) -> None:
     for got, want in zip(again.parameters + again.optimizer_state, params + state, strict=True):
         assert got.dtype == np.float32 and got.shape == want.shape
         assert got.tobytes() == np.asarray(want).tobytes()
+
+
+@pytest.mark.parametrize("blob", [b"\x80\x04K\x01.", bytes(8)], ids=["odd-size", "too-short"])
+def test_a_saved_head_of_the_wrong_size_is_refused_as_damaged(tmp_path: Path, blob: bytes) -> None:
+    db = StateDatabase(tmp_path / "state.db")
+    db.save_parameters(Parameters("b", (features(1, (3, 2)),), (), 1, 1))
+    db.close()
+    with sqlite3.connect(tmp_path / "state.db") as raw:
+        raw.execute("UPDATE tensors SET data = ?, crc = ?", (blob, zlib.crc32(blob)))
+    with pytest.raises(StateFileError, match="wrong size"):
+        StateDatabase(tmp_path / "state.db").load_parameters()
 
 
 def test_a_transaction_that_fails_half_way_changes_nothing(tmp_path: Path) -> None:

@@ -524,10 +524,10 @@ class StateDatabase:
                 raise StateFileError(f"{self.path}: the saved {kind} {index} is damaged (checksum)")
             if kind not in arrays or index != len(arrays[kind]) or dtype != "float32":
                 raise StateFileError(f"{self.path}: the saved {kind} tensors are inconsistent")
-            array = np.frombuffer(data, dtype=np.dtype("float32").newbyteorder("<"))
             try:
+                array = np.frombuffer(data, dtype=np.dtype("float32").newbyteorder("<"))
                 arrays[kind].append(array.reshape(json.loads(shape)).astype(np.float32))
-            except ValueError as err:
+            except (ValueError, TypeError) as err:
                 raise StateFileError(f"{self.path}: a saved {kind} has a wrong size") from err
         return Parameters(
             bundle_id,
