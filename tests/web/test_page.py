@@ -56,17 +56,26 @@ def test_a_class_button_takes_a_sample_from_the_web(web_daemon, new_page):
     page.wait_for_selector("#toast.show")
     screenshot(page, "phone-after-sample", full_page=False)
     # The top class's bar is as long as its score says (scores change, so look a few times).
+    # Only a frame like the taught ones makes a class top (the others are unknown), so the top
+    # row comes and goes as the replay cycles its photos.
     page.wait_for_selector(".score.top")
     bar = """() => { const row = document.querySelector('.score.top');
+        if (!row) return null;
         const width = (name) => row.querySelector(name).getBoundingClientRect().width;
         const value = parseFloat(row.querySelector('.value').textContent) / 100;
         return [width('.fill') / width('.track'), value]; }"""
-    for _ in range(10):
-        page.wait_for_timeout(400)
-        drawn, score = page.evaluate(bar)
+    seen = []
+    for _ in range(40):
+        page.wait_for_timeout(250)
+        drawn_score = page.evaluate(bar)
+        if drawn_score is None:
+            continue
+        seen.append(drawn_score)
+        drawn, score = drawn_score
         if score > 0.2 and abs(drawn - score) < 0.05:
             break
-    assert score > 0.2 and abs(drawn - score) < 0.05, (drawn, score)
+    else:
+        raise AssertionError(f"no top score bar as long as its score (bar, score): {seen}")
 
 
 def test_training_from_the_page_moves_the_loss_chart(web_daemon, new_page):
