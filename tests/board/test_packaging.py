@@ -143,6 +143,34 @@ def test_image_requirements_resolve_for_linux_aarch64_cp311(tmp_path):
     assert not [w for w in wheels if "x86_64" in w]
 
 
+def _image_pins() -> dict[str, str]:
+    """docker/requirements-arm64.txt as {normalised name: pinned version ('' if not ==)}."""
+    pins = {}
+    for line in (REPO / "docker" / "requirements-arm64.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name.strip()).lower()] = version.strip()
+    return pins
+
+
+def test_image_pins_every_dependency_of_the_daemon():
+    # The image installs the daemon with --no-deps: a dependency without a pin is missing there.
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "daemon" / "pyproject.toml").read_text())["project"]
+    pins = _image_pins()
+    assert all(pins.values()), f"every line must be name==version: {pins}"
+    for dependency in project["dependencies"]:
+        requirement = Requirement(dependency)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"pin {requirement.name} in docker/requirements-arm64.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"docker/requirements-arm64.txt pins {name}=={pins[name]}, outside {dependency!r}"
+        )
+
+
 def test_install_script_is_idempotent_and_uninstalls(tmp_path):
     root = tmp_path / "root"
     script = REPO / "scripts" / "install.sh"
