@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +28,7 @@ def library() -> Path:
         if compiler is None:
             raise RuntimeError("the disk fault tests need a C compiler (apt install gcc)")
         BUILD.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
+        partial = target.with_suffix(f".partial-{os.getpid()}")
         subprocess.run(
             [compiler, "-shared", "-fPIC", "-O2", "-o", str(partial), str(SOURCE), "-ldl"],
             check=True,

