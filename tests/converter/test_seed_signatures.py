@@ -66,6 +66,17 @@ def assert_positional(model: bytes, inputs: list[tuple], outputs: list[tuple]) -
     assert positional_shapes(model) == (inputs, outputs)
 
 
+def assert_sgd_bundle_order(models: dict[str, bytes], params: list[tuple]) -> None:
+    """The five models of a tensor-base bundle with SGD, in the seed's positional order."""
+    assert_positional(models["initialize"], [()], params)
+    assert_positional(models["bottleneck"], [(1, FEATURES)], [(1, FEATURES)])
+    assert_positional(
+        models["train_head"], [(BATCH, FEATURES), (BATCH, CLASSES), *params], [(), *params]
+    )
+    assert_positional(models["inference"], [(1, FEATURES), *params], [(1, CLASSES)])
+    assert_positional(models["optimizer"], params + params, params)
+
+
 def test_tensor_base_and_keras_head_have_the_seeds_positional_shapes(dense_base_dir):
     converter = TFLiteTransferConverter(
         CLASSES,
@@ -78,13 +89,7 @@ def test_tensor_base_and_keras_head_have_the_seeds_positional_shapes(dense_base_
     assert sorted(models) == sorted(fmt.MODEL_NAMES)
     assert all(isinstance(content, bytes) for content in models.values())
     params = [(FEATURES, 32), (32,), (32, CLASSES), (CLASSES,)]
-    assert_positional(models["initialize"], [()], params)
-    assert_positional(models["bottleneck"], [(1, FEATURES)], [(1, FEATURES)])
-    assert_positional(
-        models["train_head"], [(BATCH, FEATURES), (BATCH, CLASSES), *params], [(), *params]
-    )
-    assert_positional(models["inference"], [(1, FEATURES), *params], [(1, CLASSES)])
-    assert_positional(models["optimizer"], params + params, params)
+    assert_sgd_bundle_order(models, params)
 
 
 def test_tensor_base_and_softmax_head_have_the_seeds_positional_shapes(dense_base_dir):
@@ -94,13 +99,7 @@ def test_tensor_base_and_softmax_head_have_the_seeds_positional_shapes(dense_bas
     )
     models = converter._convert()
     params = [(FEATURES, CLASSES), (CLASSES,)]
-    assert_positional(models["initialize"], [()], params)
-    assert_positional(models["bottleneck"], [(1, FEATURES)], [(1, FEATURES)])
-    assert_positional(
-        models["train_head"], [(BATCH, FEATURES), (BATCH, CLASSES), *params], [(), *params]
-    )
-    assert_positional(models["inference"], [(1, FEATURES), *params], [(1, CLASSES)])
-    assert_positional(models["optimizer"], params + params, params)
+    assert_sgd_bundle_order(models, params)
 
 
 def test_mobilenet_224_and_softmax_head_have_the_seeds_positional_shapes():

@@ -30,18 +30,14 @@ def saved_counts(path: Path) -> dict[str, int]:
 def state_digest(path: Path) -> str:
     """A digest of what the database holds (classes, every sample, the head, the counters):
     equal digests, equal state, whatever SQLite's page layout."""
-    digest = hashlib.sha256()
-    with _connect(path) as db:
-        for query in (
-            "SELECT slot, name FROM classes ORDER BY slot",
-            "SELECT id, slot, source, created, bottleneck, image FROM samples ORDER BY id",
-            "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx",
-            "SELECT key, value FROM meta WHERE key IN ('steps', 'epochs', 'parameters_bundle', "
-            "'samples_bundle') ORDER BY key",
-        ):
-            for row in db.execute(query):
-                digest.update(repr(row).encode())
-    return digest.hexdigest()
+    return _digest(
+        path,
+        "SELECT slot, name FROM classes ORDER BY slot",
+        "SELECT id, slot, source, created, bottleneck, image FROM samples ORDER BY id",
+        "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx",
+        "SELECT key, value FROM meta WHERE key IN ('steps', 'epochs', 'parameters_bundle', "
+        "'samples_bundle') ORDER BY key",
+    )
 
 
 def saved_steps(path: Path) -> int:
@@ -53,13 +49,18 @@ def saved_steps(path: Path) -> int:
 
 def head_digest(path: Path) -> str:
     """A digest of the saved head alone (parameters, optimizer state, counters)."""
+    return _digest(
+        path,
+        "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx",
+        "SELECT key, value FROM meta WHERE key IN ('steps', 'epochs', 'parameters_bundle') "
+        "ORDER BY key",
+    )
+
+
+def _digest(path: Path, *queries: str) -> str:
     digest = hashlib.sha256()
     with _connect(path) as db:
-        for query in (
-            "SELECT kind, idx, dtype, shape, data FROM tensors ORDER BY kind, idx",
-            "SELECT key, value FROM meta WHERE key IN ('steps', 'epochs', 'parameters_bundle') "
-            "ORDER BY key",
-        ):
+        for query in queries:
             for row in db.execute(query):
                 digest.update(repr(row).encode())
     return digest.hexdigest()

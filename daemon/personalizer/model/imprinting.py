@@ -12,9 +12,11 @@ margin (its own class's logit minus the best other class's) gets :data:`TARGET_C
 i.e. ``scale = ln(TARGET_CONFIDENCE * (C - 1) / (1 - TARGET_CONFIDENCE)) / median_margin``.
 Classes without samples get a zero column (logit 0).
 
-The class means come from per-class running sums (the sample store keeps them), and the scale
-is measured on at most :data:`MAX_SCALE_SAMPLES` samples, so imprinting after each new sample
-costs the same at 10 samples as at 1000.
+The class means come from per-class running sums (the sample store keeps them). The scale is
+measured on at most :data:`MAX_SCALE_SAMPLES` samples, :data:`SCALE_CHUNK` rows at a time in
+float32 (no float64 stack of the samples), and the model measures it again only when the samples
+have changed enough (``samples.Measured``); between two measurements imprinting after a new
+sample costs O(classes x features).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .samples import class_sums
 
 TARGET_CONFIDENCE = 0.9
 MAX_SCALE_SAMPLES = 256
+SCALE_CHUNK = 32  # rows per product: 32 7x7x1280 rows are 8 MB in float32
 
 
 def imprinted_head(
@@ -47,28 +50,59 @@ def imprint(
     bottlenecks: Sequence[np.ndarray],
     labels: np.ndarray,
     rng: np.random.Generator | None = None,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(kernel (F, C), bias (C,))`` from per-class sums and counts (C x F, C), float32.
 
     ``bottlenecks``/``labels`` are the samples themselves; at most MAX_SCALE_SAMPLES of them
-    set the scale.
+    set the scale, unless ``scale`` (from :func:`imprint_scale`) is given.
     """
+    kernel = _unit_kernel(sums, counts)
+    if scale is None:
+        scale = _measured_scale(kernel, bottlenecks, labels, rng)
+    return (kernel * scale).astype(np.float32), np.zeros(len(counts), dtype=np.float32)
+
+
+def imprint_scale(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    bottlenecks: Sequence[np.ndarray],
+    labels: np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> float:
+    """The scale :func:`imprint` would measure on these samples."""
+    return _measured_scale(_unit_kernel(sums, counts), bottlenecks, labels, rng)
+
+
+def _unit_kernel(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The unit class means as a (F, C) float32 kernel (zero columns for empty slots)."""
     if not counts.sum():
         raise NoSamplesError("imprinting needs at least one sample; add samples first")
-    num_classes = len(counts)
     present = counts > 0
     means = np.zeros_like(sums, dtype=np.float64)
     means[present] = sums[present] / counts[present, None]
     norms = np.linalg.norm(means, axis=1)
     unit = np.divide(means, norms[:, None], out=np.zeros_like(means), where=norms[:, None] > 0)
-    kernel = np.ascontiguousarray(unit.T)  # (F, C)
+    return np.ascontiguousarray(unit.T, dtype=np.float32)
+
+
+def _measured_scale(
+    kernel: np.ndarray,
+    bottlenecks: Sequence[np.ndarray],
+    labels: np.ndarray,
+    rng: np.random.Generator | None,
+) -> float:
     labels = np.asarray(labels)
     chosen = np.arange(len(labels))
     if len(chosen) > MAX_SCALE_SAMPLES:
         chosen = (rng or np.random.default_rng(0)).choice(chosen, MAX_SCALE_SAMPLES, replace=False)
-    sample = np.stack([np.asarray(bottlenecks[i], dtype=np.float64).reshape(-1) for i in chosen])
-    scale = _confident_scale(sample @ kernel, labels[chosen], num_classes)
-    return (kernel * scale).astype(np.float32), np.zeros(num_classes, dtype=np.float32)
+    logits = np.empty((len(chosen), kernel.shape[1]), dtype=np.float32)
+    for begin in range(0, len(chosen), SCALE_CHUNK):
+        part = chosen[begin : begin + SCALE_CHUNK]
+        rows = np.stack([np.asarray(bottlenecks[i]).reshape(-1) for i in part])
+        out = logits[begin : begin + len(part)]
+        np.matmul(rows.astype(np.float32, copy=False), kernel, out=out)
+    return _confident_scale(logits.astype(np.float64), labels[chosen], kernel.shape[1])
 
 
 def _confident_scale(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> float:

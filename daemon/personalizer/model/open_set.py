@@ -14,7 +14,9 @@ measure, and :data:`UNCALIBRATED_THRESHOLD` is used.
 
 Cost: class means come from the sample store's running sums (O(classes x features)); the
 calibration uses at most :data:`MAX_PER_CLASS` samples per class, so it stays bounded however
-many samples there are; a frame costs one (classes x features) product.
+many samples there are, and the model measures it again only when the samples changed enough
+(``samples.Measured``; in between, :func:`recentred` only follows the class means); a frame
+costs one (classes x features) product.
 """
 
 from __future__ import annotations
@@ -68,6 +70,20 @@ class Calibration:
         return best >= self.threshold, best
 
 
+def recentred(calibration: Calibration, sums: np.ndarray, counts: np.ndarray) -> Calibration:
+    """``calibration``'s threshold with the class means of ``sums``/``counts`` (after new
+    samples that did not call for measuring again: ``samples.Measured``)."""
+    unit_means, present = _unit_means(sums, counts)
+    return Calibration(calibration.threshold, calibration.similarities, unit_means, present)
+
+
+def _unit_means(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    present = counts > 0
+    means = np.zeros_like(sums)
+    means[present] = sums[present] / counts[present, None]
+    return _unit(means).astype(np.float32), present
+
+
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
@@ -86,10 +102,7 @@ def calibrate(
     keeps them), so class means cost nothing extra.
     """
     rng = rng or np.random.default_rng(0)
-    present = counts > 0
-    means = np.zeros_like(sums)
-    means[present] = sums[present] / counts[present, None]
-    unit_means = _unit(means).astype(np.float32)
+    unit_means, present = _unit_means(sums, counts)
     similarities: list[float] = []
     labels = np.asarray(labels)
     for slot in np.flatnonzero(counts >= 2):

@@ -47,12 +47,10 @@ def write_model_state(path: str | Path, state: ModelState) -> None:
         try:
             db.set_classes(state.classes)
             db.add_samples(
-                [
-                    (sample_id, slot, bottleneck, "api", 0.0, None)
-                    for sample_id, slot, bottleneck in zip(
-                        state.ids, state.slots, state.bottlenecks, strict=True
-                    )
-                ]
+                (sample_id, slot, bottleneck, "api", 0.0, None)
+                for sample_id, slot, bottleneck in zip(
+                    state.ids, state.slots, state.bottlenecks, strict=True
+                )
             )
             db.set_next_sample_id(state.next_id)
             db.set_meta(

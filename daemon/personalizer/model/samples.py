@@ -44,6 +44,33 @@ class SampleSnapshot:
         return len(self.bottlenecks)
 
 
+REMEASURE_GROWTH = 1.25  # a measurement on the samples is redone once they grew by a quarter
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a measurement on the samples (the imprinting scale, the open-set threshold) saw:
+    their edits (removals, relabels, replacements), how many there were and which slots had any.
+
+    New samples of the same classes change such a statistic little, so it is measured again only
+    when :meth:`still_fits` says no: after an edit, a change of the classes, or growth by
+    :data:`REMEASURE_GROWTH`. The cost of measuring (proportional to the samples, up to its cap)
+    is then paid at 10, 13, 16, ... samples, not at every sample.
+    """
+
+    edits: int
+    count: int
+    slots: tuple[int, ...]
+
+    def still_fits(self, now: Measured) -> bool:
+        """Whether a measurement taken at ``self`` still stands for the samples at ``now``."""
+        return (
+            now.edits == self.edits
+            and now.slots == self.slots
+            and self.count <= now.count < self.count * REMEASURE_GROWTH
+        )
+
+
 class SampleStore:
     """Bottlenecks with their class slot and a sample id, safe to use from several threads.
 
@@ -67,6 +94,7 @@ class SampleStore:
         self._sums = np.zeros((num_slots, features), dtype=np.float64)
         self._counts = np.zeros(num_slots, dtype=np.int64)
         self._version = 0  # changes with every change of the samples
+        self._edits = 0  # changes with every change but an addition
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -80,6 +108,14 @@ class SampleStore:
     def version(self) -> int:
         """A number that changes whenever the samples change (for caches of derived data)."""
         return self._version
+
+    def measured(self, slots: Sequence[int] | None = None) -> Measured:
+        """The state a measurement taken now depends on (only ``slots`` when given)."""
+        with self._lock:
+            present = np.flatnonzero(self._counts).tolist()
+            if slots is not None:
+                present = [slot for slot in present if slot in slots]
+            return Measured(self._edits, len(self._ids), tuple(present))
 
     def stored(self, bottleneck: np.ndarray) -> np.ndarray:
         """``bottleneck`` as the store keeps it (its dtype, read-only)."""
@@ -145,6 +181,7 @@ class SampleStore:
             self._counts[label] += 1
             self._labels[position] = label
             self._version += 1
+            self._edits += 1
             return old
 
     def counts(self) -> list[int]:
@@ -205,5 +242,7 @@ class SampleStore:
             self._reindex()
 
     def _reindex(self) -> None:
+        """After a removal, clear or replacement: new positions, and an edit."""
         self._index = {sample_id: i for i, sample_id in enumerate(self._ids)}
         self._version += 1
+        self._edits += 1

@@ -41,17 +41,17 @@ from .batching import epoch_batches
 from .bundle import Bundle, load_bundle
 from .class_slots import SlotMask
 from .evaluation import Evaluation, evaluate
-from .imprinting import imprint
+from .imprinting import imprint, imprint_scale
 from .interpreters import (
     DELEGATES,
     default_num_threads,
     load_edgetpu_delegate,
     select_runtime,
 )
-from .open_set import Calibration, calibrate
+from .open_set import Calibration, calibrate, recentred
 from .persistence import ModelState, read_model_state, write_model_state
 from .preprocess import Fit, ImagePreprocessor, preprocessor_for
-from .samples import DEFAULT_DTYPE, SampleSnapshot, SampleStore, class_sums
+from .samples import DEFAULT_DTYPE, Measured, SampleSnapshot, SampleStore, class_sums
 from .signature import SignatureModel
 
 LossCallback = Callable[[int, float], None]
@@ -156,7 +156,9 @@ class TransferLearningModel:
 
         features = int(np.prod(manifest.bottleneck_shape))
         self._samples = SampleStore(manifest.num_classes, features, sample_dtype)
-        self._calibration: tuple[int, Calibration] | None = None
+        # (samples version, what it was measured on, calibration); (measured on, scale).
+        self._calibration: tuple[int, Measured, Calibration] | None = None
+        self._imprint_scale: tuple[Measured, float] | None = None
         self._params: tuple[np.ndarray, ...] = ()
         # None: the optimizer interpreter's state inputs hold the current state (see _train_step).
         self._opt_state: tuple[np.ndarray, ...] | None = ()
@@ -606,14 +608,22 @@ class TransferLearningModel:
     def _imprinted(
         self, snapshot: SampleSnapshot, subset: np.ndarray | None
     ) -> tuple[np.ndarray, ...]:
+        scale = None
         if subset is None:
             sums, counts = self._samples.class_sums()
             rows, labels = snapshot.bottlenecks, snapshot.labels
+            measured = self._samples.measured()
+            cached = self._imprint_scale
+            if cached is not None and cached[0].still_fits(measured):
+                scale = cached[1]
+            else:
+                scale = imprint_scale(sums, counts, rows, labels, self._rng)
+                self._imprint_scale = (measured, scale)
         else:
             rows = [snapshot.bottlenecks[i] for i in subset]
             labels = snapshot.labels[subset]
             sums, counts = class_sums(rows, labels, self.capacity)
-        kernel, bias = imprint(sums, counts, rows, labels, self._rng)
+        kernel, bias = imprint(sums, counts, rows, labels, self._rng, scale=scale)
         return (_frozen(kernel), _frozen(bias))
 
     def reset_parameters(self) -> None:
@@ -674,16 +684,22 @@ class TransferLearningModel:
         return Classification(top.class_name, top.confidence, scores, True, similarity)
 
     def open_set(self) -> Calibration:
-        """The open-set test as calibrated on the current samples (cached until they change)."""
+        """The open-set test as calibrated on the current samples (cached until they change;
+        measured again only when they changed enough, see ``samples.Measured``)."""
         version = self._samples.version
         cached = self._calibration
         if cached is not None and cached[0] == version:
-            return cached[1]
+            return cached[2]
         snapshot = self._samples.snapshot()
         sums, counts = self._samples.class_sums()
         counts[[s for s in range(self.capacity) if s not in self._slots]] = 0
-        calibration = calibrate(snapshot.bottlenecks, snapshot.labels, sums, counts)
-        self._calibration = (version, calibration)
+        measured = self._samples.measured(list(self._slots))
+        if cached is not None and cached[1].still_fits(measured):
+            calibration = recentred(cached[2], sums, counts)
+            measured = cached[1]
+        else:
+            calibration = calibrate(snapshot.bottlenecks, snapshot.labels, sums, counts)
+        self._calibration = (version, measured, calibration)
         return calibration
 
     def _infer(self, x: np.ndarray, keep_bottleneck: bool) -> tuple[np.ndarray, np.ndarray | None]:

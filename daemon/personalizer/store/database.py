@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,19 +326,22 @@ class StateDatabase:
         return int(cursor.lastrowid)
 
     def add_samples(
-        self, rows: Sequence[tuple[int | None, int, np.ndarray, str, float, bytes | None]]
+        self, rows: Iterable[tuple[int | None, int, np.ndarray, str, float, bytes | None]]
     ) -> None:
         """Insert many samples ``(id or None, slot, bottleneck, source, time, image)`` in one
-        transaction (saves and imports)."""
+        transaction (saves and imports). The rows are encoded one at a time as SQLite takes
+        them, so a save of 1000 samples never holds a second copy of all of them."""
+
+        def encoded() -> Iterator[tuple[Any, ...]]:
+            for sample_id, slot, bottleneck, source, created, image in rows:
+                blob = _to_blob(bottleneck, SAMPLE_DTYPE)
+                yield sample_id, slot, source, created, blob, image, _crc(blob, image)
+
         with self.transaction() as db:
-            blobs = [_to_blob(row[2], SAMPLE_DTYPE) for row in rows]
             db.executemany(
                 "INSERT INTO samples (id, slot, source, created, bottleneck, image, crc) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (i, slot, src, t, blob, img, _crc(blob, img))
-                    for (i, slot, _, src, t, img), blob in zip(rows, blobs, strict=True)
-                ],
+                encoded(),
             )
 
     def set_next_sample_id(self, next_id: int) -> None:
