@@ -77,3 +77,21 @@ def test_unusable_images_are_refused_with_the_reason(image, message) -> None:
 def test_unknown_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="crop, pad"):
         ImagePreprocessor(96, 96, fit="stretch")
+
+
+@pytest.mark.parametrize("size", [(240, 320), (224, 299), (200, 200), (480, 640)])
+def test_a_uint8_frame_gives_what_pillow_gives_whichever_resize_runs(size) -> None:
+    """Slicing and OpenCV's resize (under 2x, when OpenCV is installed) or Pillow's: the same
+    picture, up to the two libraries' rounding."""
+    from tests.support.photos import variant
+
+    photo = Image.fromarray(variant("cat", 0)).resize(size[::-1])
+    frame = np.asarray(photo, dtype=np.uint8)
+    preprocess = ImagePreprocessor(224, 224, fit="crop")
+    got = preprocess(frame)
+    want = preprocess(photo)  # a PIL image always takes Pillow's path
+    assert got.shape == want.shape == (1, 224, 224, 3)
+    if min(size) == 224:
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert float(np.abs(got - want).mean()) < 0.01
