@@ -311,11 +311,12 @@ def memory(bench: Bench) -> list[Row]:
                 f"bottleneck {_size(result['bottleneck_bytes'])}",
                 per_sample / result["bottleneck_bytes"])
         )  # fmt: skip
+        # The Python API holds its samples in memory; the daemon reads them from its state
+        # database, and its RSS is what section 5 holds to the 200 MiB target.
         peak = result["peak_rss"]
         rows.append(
-            Row("4 memory", f"{label}: peak RSS, 1000 samples + train + save", _size(peak),
-                f"model loaded {_size(result['rss_loaded'])}", None, "<= 200 MiB",
-                peak <= 200 * 1024 * 1024)
+            Row("4 memory", f"{label}: Python API peak RSS, 1000 samples in memory + train + save",
+                _size(peak), f"model loaded {_size(result['rss_loaded'])}")
         )  # fmt: skip
     return rows
 

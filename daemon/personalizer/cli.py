@@ -170,10 +170,12 @@ def _run(path: str, log_level: str, simulate: bool = False) -> int:
         return EX_CONFIG
     os.umask(0o077)  # state files and folders are private
 
+    from .allocator import tune_allocator
     from .health import HeartbeatFile, NotifierFanout
     from .service import SetupError, build_service
     from .systemd_notify import SystemdNotifier
 
+    log.debug("allocator: %s", ", ".join(tune_allocator()) or "left as it is")
     systemd = SystemdNotifier.from_environment()  # None unless systemd supervises us
     notifier = NotifierFanout(
         [HeartbeatFile(config.state.dir)] + ([systemd] if systemd is not None else [])

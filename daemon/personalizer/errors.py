@@ -66,6 +66,11 @@ class NoSamplesError(PersonalizerError):
     """An operation that needs samples (training, imprinting) was asked for with none stored."""
 
 
+class SamplesChanged(PersonalizerError):
+    """Samples a snapshot refers to were removed or replaced while it was read (the work on it
+    is redone on a new snapshot)."""
+
+
 class NotImprintableError(PersonalizerError):
     """Imprinting was asked for on a head that is not a single dense softmax layer."""
 

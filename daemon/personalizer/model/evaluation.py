@@ -105,9 +105,7 @@ def evaluate(
         params = model.fold_head(snapshot, train, epochs)
         calibration = _calibration(snapshot, train, num_slots, rng)
         active = calibration.present
-        probabilities = model.fold_probabilities(
-            params, [snapshot.bottlenecks[i] for i in test], active
-        )
+        probabilities = model.fold_probabilities(params, snapshot.subset(test).bottlenecks, active)
         for row, index in zip(probabilities, test, strict=True):
             truth = int(labels[index])
             known, _ = calibration.is_known(snapshot.bottlenecks[index])
@@ -151,7 +149,7 @@ def _stratified_subset(
 def _calibration(
     snapshot: SampleSnapshot, train: np.ndarray, num_slots: int, rng: np.random.Generator
 ) -> Calibration:
-    rows = [snapshot.bottlenecks[i] for i in train]
-    labels = snapshot.labels[train]
+    fold = snapshot.subset(train)
+    rows, labels = fold.bottlenecks, fold.labels
     sums, counts = class_sums(rows, labels, num_slots)
     return calibrate(rows, labels, sums, counts, rng)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class ModelState:
     classes: dict[int, str]  # slot -> name
     ids: list[int]
     slots: list[int]
-    bottlenecks: list[np.ndarray]
+    bottlenecks: Sequence[np.ndarray]
     next_id: int
     head: Parameters | None
 

@@ -6,17 +6,40 @@ training and imprinting average over anyway; training feeds them to the float32 
 without a staging copy. Per class slot the store also keeps the running sum (float64) and count
 of its bottlenecks, updated with each change, so class means (imprinting, the open-set test)
 cost O(classes x features), not O(samples x features).
+
+A store can keep its bottlenecks in memory (the Python API) or leave them where they are kept
+durably anyway and read them when used (the daemon: a :class:`RowSource` over the state
+database). Then memory does not grow with the samples: only ids, slots and the class sums stay
+in memory, and a training epoch or a measurement reads the rows it uses (from the page cache,
+which the kernel can reclaim, not from the process's own memory). A snapshot of such a store
+reads rows later; when one of them was removed meanwhile it raises :class:`SamplesChanged` and
+the work is redone on a new snapshot (:meth:`SampleStore.using_snapshot`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from ..errors import SamplesChanged
+
 DEFAULT_DTYPE = np.float16
+SUM_CHUNK = 64  # rows read at a time when a class sum is computed again from a RowSource
+SNAPSHOT_ATTEMPTS = 5  # tries of a piece of work whose samples keep changing under it
+T = TypeVar("T")
+
+
+class RowSource(Protocol):
+    """Where a store that keeps no bottlenecks in memory reads them from."""
+
+    def rows(self, ids: Sequence[int]) -> list[np.ndarray | None]:
+        """The bottlenecks of ``ids`` in that order (read-only); None for a sample that is gone.
+        Raises SamplesChanged once the source was closed."""
+        ...
 
 
 def class_sums(
@@ -32,16 +55,71 @@ def class_sums(
     return sums, counts
 
 
+class StoredRows(Sequence):
+    """The bottlenecks of a snapshot of a store backed by a :class:`RowSource`, read when
+    indexed; raises :class:`SamplesChanged` when a row is gone or the store was replaced."""
+
+    def __init__(self, store: SampleStore, source: RowSource, ids: np.ndarray, generation: int):
+        """The rows of sample ``ids`` as of the store's ``generation``."""
+        self._store = store
+        self._source = source
+        self._ids = ids
+        self._generation = generation
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        """One bottleneck (an int index) or a list of them (a slice)."""
+        if isinstance(index, slice):
+            return self.take(range(*index.indices(len(self))))
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self.take([index])[0]
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
+        """The bottlenecks at ``indices``, read together."""
+        ids = [int(self._ids[i]) for i in indices]
+        if self._store.generation != self._generation:
+            raise SamplesChanged("the samples were replaced")
+        rows = self._source.rows(ids)
+        if any(row is None for row in rows):
+            raise SamplesChanged("a sample was removed")
+        return rows  # type: ignore[return-value]
+
+    def subset(self, indices: np.ndarray) -> StoredRows:
+        """The rows at ``indices`` (still read when used)."""
+        return StoredRows(self._store, self._source, self._ids[indices], self._generation)
+
+
 @dataclass(frozen=True)
 class SampleSnapshot:
     """An immutable view of the samples at one moment (what one training epoch uses)."""
 
-    bottlenecks: tuple[np.ndarray, ...]
+    bottlenecks: Sequence[np.ndarray]  # a tuple, or StoredRows (read when indexed)
     labels: np.ndarray  # int32 class slots
     ids: np.ndarray  # int64
 
     def __len__(self) -> int:
         return len(self.bottlenecks)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
+        """The bottlenecks at ``indices`` (one read for a stored snapshot)."""
+        rows = self.bottlenecks
+        if isinstance(rows, StoredRows):
+            return rows.take(indices)
+        return [rows[i] for i in indices]
+
+    def subset(self, indices: np.ndarray) -> SampleSnapshot:
+        """The samples at ``indices`` (positions), without copying a bottleneck."""
+        indices = np.asarray(indices, dtype=np.int64)
+        rows = self.bottlenecks
+        kept = rows.subset(indices) if isinstance(rows, StoredRows) else [rows[i] for i in indices]
+        return SampleSnapshot(
+            kept if isinstance(kept, StoredRows) else tuple(kept),
+            self.labels[indices],
+            self.ids[indices],
+        )
 
 
 REMEASURE_GROWTH = 1.25  # a measurement on the samples is redone once they grew by a quarter
@@ -74,9 +152,10 @@ class Measured:
 class SampleStore:
     """Bottlenecks with their class slot and a sample id, safe to use from several threads.
 
-    Each bottleneck is its own read-only array, so memory grows by exactly one bottleneck per
-    sample and a snapshot costs a list copy, not a copy of the data: a snapshot taken by the
-    trainer stays valid while samples are added, removed or relabelled.
+    In memory, each bottleneck is its own read-only array, so memory grows by exactly one
+    bottleneck per sample and a snapshot costs a list copy, not a copy of the data: a snapshot
+    taken by the trainer stays valid while samples are added, removed or relabelled. Attached
+    to a :class:`RowSource` (:meth:`attach`), the store keeps no bottleneck at all.
     """
 
     def __init__(
@@ -86,15 +165,18 @@ class SampleStore:
         self._num_slots = num_slots
         self.dtype = np.dtype(dtype)
         self._lock = threading.Lock()
-        self._bottlenecks: list[np.ndarray] = []
+        self._bottlenecks: list[np.ndarray] = []  # in memory only (no source)
+        self._source: RowSource | None = None
         self._labels: list[int] = []
         self._ids: list[int] = []
         self._index: dict[int, int] = {}  # id -> position
         self._next_id = 0
         self._sums = np.zeros((num_slots, features), dtype=np.float64)
         self._counts = np.zeros(num_slots, dtype=np.int64)
+        self._stale: set[int] = set()  # slots whose sum is to be read again from the source
         self._version = 0  # changes with every change of the samples
         self._edits = 0  # changes with every change but an addition
+        self._generation = 0  # changes when every sample is replaced
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -108,6 +190,16 @@ class SampleStore:
     def version(self) -> int:
         """A number that changes whenever the samples change (for caches of derived data)."""
         return self._version
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever every sample is replaced (a load, an attach)."""
+        return self._generation
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the bottlenecks are held here (False: read from a RowSource when used)."""
+        return self._source is None
 
     def measured(self, slots: Sequence[int] | None = None) -> Measured:
         """The state a measurement taken now depends on (only ``slots`` when given)."""
@@ -126,7 +218,8 @@ class SampleStore:
         return array
 
     def add(self, bottleneck: np.ndarray, label: int, sample_id: int | None = None) -> int:
-        """Store a sample and return its id (``sample_id``, or the next free one)."""
+        """Store a sample and return its id (``sample_id``, or the next free one). Attached to
+        a source, the sample must be in it already (only its sum is taken here)."""
         array = self.stored(bottleneck)
         with self._lock:
             if sample_id is None:
@@ -135,7 +228,8 @@ class SampleStore:
                 raise ValueError(f"sample id {sample_id} is taken")
             self._next_id = max(self._next_id, sample_id + 1)
             self._index[sample_id] = len(self._ids)
-            self._bottlenecks.append(array)
+            if self._source is None:
+                self._bottlenecks.append(array)
             self._labels.append(label)
             self._ids.append(sample_id)
             self._sums[label] += array.reshape(-1)
@@ -149,6 +243,17 @@ class SampleStore:
             position = self._index.get(sample_id)
             return None if position is None else self._labels[position]
 
+    def _take_out(self, position: int, label: int) -> None:
+        """Take the bottleneck at ``position`` out of ``label``'s sum."""
+        self._counts[label] -= 1
+        if not self._counts[label]:
+            self._sums[label] = 0.0  # no rounding residue in an empty class
+            self._stale.discard(label)
+        elif self._source is None:
+            self._sums[label] -= self._bottlenecks[position].reshape(-1)
+        else:
+            self._stale.add(label)  # the row may be gone from the source already
+
     def remove(self, sample_id: int) -> int | None:
         """Forget one sample; returns its class slot (None: there was none with that id)."""
         with self._lock:
@@ -156,12 +261,11 @@ class SampleStore:
             if position is None:
                 return None
             label = self._labels[position]
-            self._sums[label] -= self._bottlenecks[position].reshape(-1)
-            self._counts[label] -= 1
-            if not self._counts[label]:
-                self._sums[label] = 0.0  # no rounding residue in an empty class
-            for items in (self._bottlenecks, self._labels, self._ids):
-                del items[position]
+            self._take_out(position, label)
+            if self._source is None:
+                del self._bottlenecks[position]
+            del self._labels[position]
+            del self._ids[position]
             self._reindex()
             return label
 
@@ -172,12 +276,11 @@ class SampleStore:
             if position is None:
                 return None
             old = self._labels[position]
-            row = self._bottlenecks[position].reshape(-1)
-            self._sums[old] -= row
-            self._counts[old] -= 1
-            if not self._counts[old]:
-                self._sums[old] = 0.0
-            self._sums[label] += row
+            self._take_out(position, old)
+            if self._source is None:
+                self._sums[label] += self._bottlenecks[position].reshape(-1)
+            else:
+                self._stale.add(label)
             self._counts[label] += 1
             self._labels[position] = label
             self._version += 1
@@ -192,31 +295,66 @@ class SampleStore:
     def class_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the per-slot sums (slots x features, float64) and counts."""
         with self._lock:
+            if self._stale:
+                self._sum_again(sorted(self._stale))
             return self._sums.copy(), self._counts.copy()
+
+    def _sum_again(self, slots: Sequence[int]) -> None:
+        """Sum the bottlenecks of ``slots`` again from the source, SUM_CHUNK rows at a time. A
+        slot with a row gone (its removal is on its way here) stays stale."""
+        assert self._source is not None
+        for slot in slots:
+            members = [i for i, lab in zip(self._ids, self._labels, strict=True) if lab == slot]
+            total = np.zeros(self._sums.shape[1], dtype=np.float64)
+            complete = True
+            for start in range(0, len(members), SUM_CHUNK):
+                for row in self._source.rows(members[start : start + SUM_CHUNK]):
+                    if row is None:
+                        complete = False
+                    else:
+                        total += row.reshape(-1)
+            self._sums[slot] = total
+            if complete:
+                self._stale.discard(slot)
 
     def snapshot(self) -> SampleSnapshot:
         """The samples as they are now."""
         with self._lock:
+            labels = np.asarray(self._labels, dtype=np.int32)
+            ids = np.asarray(self._ids, dtype=np.int64)
+            if self._source is None:
+                return SampleSnapshot(tuple(self._bottlenecks), labels, ids)
             return SampleSnapshot(
-                tuple(self._bottlenecks),
-                np.asarray(self._labels, dtype=np.int32),
-                np.asarray(self._ids, dtype=np.int64),
+                StoredRows(self, self._source, ids, self._generation), labels, ids
             )
+
+    def using_snapshot(self, work: Callable[[SampleSnapshot], T]) -> T:
+        """``work(snapshot)``, on a new snapshot again when its samples changed under it."""
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            try:
+                return work(self.snapshot())
+            except SamplesChanged:
+                if attempt == SNAPSHOT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def clear(self, label: int | None = None) -> int:
         """Remove the samples of class slot ``label`` (all when None); return how many went."""
         with self._lock:
             keep = [i for i, lab in enumerate(self._labels) if label is not None and lab != label]
             removed = len(self._labels) - len(keep)
-            self._bottlenecks = [self._bottlenecks[i] for i in keep]
+            if self._source is None:
+                self._bottlenecks = [self._bottlenecks[i] for i in keep]
             self._labels = [self._labels[i] for i in keep]
             self._ids = [self._ids[i] for i in keep]
             if label is None:
                 self._sums[:] = 0.0
                 self._counts[:] = 0
+                self._stale.clear()
             else:
                 self._sums[label] = 0.0
                 self._counts[label] = 0
+                self._stale.discard(label)
             self._reindex()
             return removed
 
@@ -227,19 +365,37 @@ class SampleStore:
         ids: Sequence[int],
         next_id: int,
     ) -> None:
-        """Replace every sample (loading a saved state)."""
+        """Replace every sample (loading a saved state); they are then held in memory."""
         arrays = [self.stored(b) for b in bottlenecks]
         with self._lock:
+            self._source = None
             self._bottlenecks = arrays
-            self._labels = [int(x) for x in labels]
-            self._ids = [int(x) for x in ids]
-            self._next_id = max(int(next_id), max(self._ids, default=-1) + 1)
-            self._sums[:] = 0.0
-            self._counts[:] = 0
+            self._set_index(labels, ids, next_id)
             for array, label in zip(arrays, self._labels, strict=True):
                 self._sums[label] += array.reshape(-1)
-                self._counts[label] += 1
-            self._reindex()
+
+    def attach(
+        self, source: RowSource, labels: Sequence[int], ids: Sequence[int], next_id: int
+    ) -> None:
+        """Replace every sample with those of ``source`` (``ids`` with their ``labels``), which
+        are read from it when used and never held here. Every row is read once now, for the
+        class sums (errors of the source, such as a damaged row, are raised here)."""
+        with self._lock:
+            self._source = source
+            self._bottlenecks = []
+            self._set_index(labels, ids, next_id)
+            self._sum_again(np.flatnonzero(self._counts).tolist())
+
+    def _set_index(self, labels: Sequence[int], ids: Sequence[int], next_id: int) -> None:
+        self._labels = [int(x) for x in labels]
+        self._ids = [int(x) for x in ids]
+        self._next_id = max(int(next_id), max(self._ids, default=-1) + 1)
+        self._sums[:] = 0.0
+        labels_array = np.asarray(self._labels, dtype=np.int64)
+        self._counts[:] = np.bincount(labels_array, minlength=self._num_slots)[: self._num_slots]
+        self._stale.clear()
+        self._generation += 1
+        self._reindex()
 
     def _reindex(self) -> None:
         """After a removal, clear or replacement: new positions, and an edit."""

@@ -33,6 +33,7 @@ from ..errors import (
     ImageFormatError,
     NoSamplesError,
     NotImprintableError,
+    SamplesChanged,
     StateFileError,
     UnknownClassError,
 )
@@ -51,7 +52,15 @@ from .interpreters import (
 from .open_set import Calibration, calibrate, recentred
 from .persistence import ModelState, read_model_state, write_model_state
 from .preprocess import Fit, ImagePreprocessor, preprocessor_for
-from .samples import DEFAULT_DTYPE, Measured, SampleSnapshot, SampleStore, class_sums
+from .samples import (
+    DEFAULT_DTYPE,
+    SNAPSHOT_ATTEMPTS,
+    Measured,
+    RowSource,
+    SampleSnapshot,
+    SampleStore,
+    class_sums,
+)
 from .signature import SignatureModel
 
 LossCallback = Callable[[int, float], None]
@@ -433,6 +442,16 @@ class TransferLearningModel:
             raise StateFileError(f"stored bottlenecks are not of the bundle's shape {list(shape)}")
         self._samples.replace(bottlenecks, slots, ids, next_id)
 
+    def attach_samples(
+        self, source: RowSource, ids: list[int], slots: list[int], next_id: int
+    ) -> None:
+        """Replace every sample with those kept in ``source`` (the state database): only
+        their ids, slots and class sums stay in memory; rows are read when used."""
+        unknown = sorted({s for s in slots if s not in self._slots})
+        if unknown:
+            raise StateFileError(f"samples of class slots {unknown}, which have no class")
+        self._samples.attach(source, slots, ids, next_id)
+
     def samples(self) -> dict[str, int]:
         """The number of stored samples per class, in class order."""
         counts = self._samples.counts()
@@ -479,21 +498,30 @@ class TransferLearningModel:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         max_batch = self._bundle.manifest.max_batch_size
         last = math.nan
+        done = retries = 0
         with self._train_lock:
-            for _ in range(epochs):
+            while done < epochs:
                 snapshot = self._samples.snapshot()
                 self._check_trainable(len(snapshot))
                 active = self._active()
                 losses = []
-                for batch in epoch_batches(len(snapshot), max_batch, self._rng):
-                    if stop is not None and stop.is_set():
-                        break
-                    losses.append(self._train_step(snapshot, batch, active))
+                try:
+                    for batch in epoch_batches(len(snapshot), max_batch, self._rng):
+                        if stop is not None and stop.is_set():
+                            break
+                        losses.append(self._train_step(snapshot, batch, active))
+                except SamplesChanged:
+                    retries += 1  # a sample went while the epoch read it: again, on those left
+                    if retries >= SNAPSHOT_ATTEMPTS:
+                        raise
+                    continue
+                retries = 0
                 if losses:
                     last = sum(losses) / len(losses)
                 if len(losses) < _num_batches(len(snapshot), max_batch):
                     break
                 self._epochs += 1
+                done += 1
                 if on_loss is not None:
                     on_loss(self._epochs, last)
         return last
@@ -519,7 +547,7 @@ class TransferLearningModel:
         head = self._train_head
         if self._bundle.manifest.dynamic_batch:
             head.resize_batch(len(batch))
-        head.write_rows(fmt.BOTTLENECKS, [snapshot.bottlenecks[i] for i in batch])
+        head.write_rows(fmt.BOTTLENECKS, snapshot.take(batch))
         head.write(fmt.LABELS, labels)
         for i, p in enumerate(params):
             head.write(fmt.param(i), p)
@@ -598,7 +626,7 @@ class TransferLearningModel:
                 "imprinted: only a single dense softmax layer over the bottleneck can; train it "
                 "instead"
             )
-        params = self._imprinted(self._samples.snapshot(), None)
+        params = self._samples.using_snapshot(lambda snapshot: self._imprinted(snapshot, None))
         with self._step_lock:
             self._opt_state = self._fresh_optimizer_state()
             self._steps = 0
@@ -620,8 +648,8 @@ class TransferLearningModel:
                 scale = imprint_scale(sums, counts, rows, labels, self._rng)
                 self._imprint_scale = (measured, scale)
         else:
-            rows = [snapshot.bottlenecks[i] for i in subset]
-            labels = snapshot.labels[subset]
+            fold = snapshot.subset(subset)
+            rows, labels = fold.bottlenecks, fold.labels
             sums, counts = class_sums(rows, labels, self.capacity)
         kernel, bias = imprint(sums, counts, rows, labels, self._rng, scale=scale)
         return (_frozen(kernel), _frozen(bias))
@@ -690,7 +718,6 @@ class TransferLearningModel:
         cached = self._calibration
         if cached is not None and cached[0] == version:
             return cached[2]
-        snapshot = self._samples.snapshot()
         sums, counts = self._samples.class_sums()
         counts[[s for s in range(self.capacity) if s not in self._slots]] = 0
         measured = self._samples.measured(list(self._slots))
@@ -698,7 +725,9 @@ class TransferLearningModel:
             calibration = recentred(cached[2], sums, counts)
             measured = cached[1]
         else:
-            calibration = calibrate(snapshot.bottlenecks, snapshot.labels, sums, counts)
+            calibration = self._samples.using_snapshot(
+                lambda snapshot: calibrate(snapshot.bottlenecks, snapshot.labels, sums, counts)
+            )
         self._calibration = (version, measured, calibration)
         return calibration
 
@@ -761,7 +790,9 @@ class TransferLearningModel:
     def evaluate(self) -> Evaluation:
         """Cross-validate classify() on the samples (see evaluation.py); slots are keys."""
         epochs = self._epochs if self._steps else 0
-        return evaluate(self, self._samples.snapshot(), self.capacity, epochs, self._rng)
+        return self._samples.using_snapshot(
+            lambda snapshot: evaluate(self, snapshot, self.capacity, epochs, self._rng)
+        )
 
     def fold_head(
         self, snapshot: SampleSnapshot, train: np.ndarray, epochs: int
@@ -774,9 +805,7 @@ class TransferLearningModel:
         max_batch = self._bundle.manifest.max_batch_size
         if not self._bundle.manifest.dynamic_batch and len(train) < max_batch:
             return params
-        sub = SampleSnapshot(
-            tuple(snapshot.bottlenecks[i] for i in train), snapshot.labels[train], train
-        )
+        sub = snapshot.subset(train)
         for _ in range(epochs):
             for batch in epoch_batches(len(train), max_batch, self._rng):
                 params, state = self._free_step(sub, batch, params, state, active)
@@ -843,7 +872,7 @@ class TransferLearningModel:
                 classes=self.class_slots(),
                 ids=[int(i) for i in snapshot.ids],
                 slots=[int(s) for s in snapshot.labels],
-                bottlenecks=list(snapshot.bottlenecks),
+                bottlenecks=snapshot.bottlenecks,
                 next_id=self._samples.next_id,
                 head=head,
             ),

@@ -16,6 +16,8 @@ and the parameters are written all together or not at all. Nothing is pickled. A
 not such a database, or fails SQLite's own check, raises :class:`StateFileError`.
 
 One connection, used from several threads (commands, trainer, shutdown), serialised by a lock.
+A :class:`SampleReader` reads bottlenecks on a connection of its own (the daemon's sample store
+reads its rows through one, so training never waits for a write nor a write for training).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StateFileError, StateWriteError
+from ..errors import SamplesChanged, StateFileError, StateWriteError
 
 FORMAT = "personalizer-state"
 SCHEMA_VERSION = 1
@@ -486,6 +488,16 @@ class StateDatabase:
         array = np.frombuffer(blob, dtype=np.dtype(SAMPLE_DTYPE).newbyteorder("<"))
         return array.reshape(tuple(shape))
 
+    def sample_index(self) -> tuple[list[int], list[int]]:
+        """Every sample's id and class slot, by id (no bottleneck is read)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, slot FROM samples ORDER BY id").fetchall()
+        return [int(row[0]) for row in rows], [int(row[1]) for row in rows]
+
+    def reader(self, shape: Sequence[int]) -> SampleReader:
+        """A reader of the stored bottlenecks (of ``shape``) on its own connection."""
+        return SampleReader(self.path, shape)
+
     # --- parameters -----------------------------------------------------------------------------
 
     def save_parameters(self, saved: Parameters, extra_meta: Mapping[str, Any] = {}) -> None:
@@ -568,6 +580,64 @@ class StateDatabase:
             except FileNotFoundError:
                 pass
         return total
+
+
+class SampleReader:
+    """Reads stored bottlenecks by id on its own connection (a WAL reader: it never blocks a
+    write). Rows come as read-only float16 arrays over the bytes SQLite returned."""
+
+    def __init__(self, path: str | Path, shape: Sequence[int]) -> None:
+        """A reader of the database at ``path``, whose bottlenecks are of ``shape``."""
+        self.path = Path(path)
+        self._shape = tuple(int(n) for n in shape)
+        self._lock = threading.Lock()
+        try:
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._db.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as err:
+            raise StateFileError(f"{self.path} cannot be opened for reading ({err})") from err
+
+    def rows(self, ids: Sequence[int]) -> list[np.ndarray | None]:
+        """The bottlenecks of ``ids`` in that order; None for an id with no sample.
+
+        Raises:
+            SamplesChanged: the reader was closed (the daemon's state was replaced).
+            StateFileError: a row is not a bottleneck of the shape, or the file cannot be read.
+        """
+        found: dict[int, bytes] = {}
+        with self._lock:
+            if self._db is None:
+                raise SamplesChanged(f"{self.path} was closed")
+            try:
+                for start in range(0, len(ids), 500):
+                    part = [int(i) for i in ids[start : start + 500]]
+                    marks = ",".join("?" * len(part))
+                    query = f"SELECT id, bottleneck FROM samples WHERE id IN ({marks})"
+                    found.update(self._db.execute(query, part).fetchall())
+            except sqlite3.Error as err:
+                raise StateFileError(
+                    f"reading the samples from {self.path} failed ({err})"
+                ) from err
+        return [self._array(int(i), found.get(int(i))) for i in ids]
+
+    def _array(self, sample_id: int, blob: bytes | None) -> np.ndarray | None:
+        if blob is None:
+            return None
+        try:
+            return StateDatabase.array(blob, self._shape)
+        except ValueError as err:
+            raise StateFileError(
+                f"{self.path}: sample {sample_id} is not a {list(self._shape)} bottleneck"
+            ) from err
+
+    def close(self) -> None:
+        """Close the connection; later reads raise SamplesChanged."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def _write_error(path: Path, err: sqlite3.Error) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import PersonalizerError, StateFileError, StateWriteError
 from ..images import ImageDecodeError, decode_image
-from .database import Parameters, StateDatabase
+from .database import Parameters, SampleReader, StateDatabase
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,13 @@ class StoreModel(Protocol):
     def restore_samples(
         self, ids: list[int], slots: list[int], bottlenecks: list[np.ndarray], next_id: int
     ) -> None:
-        """Replace every sample."""
+        """Replace every sample (held in memory)."""
+        ...
+
+    def attach_samples(
+        self, source: SampleReader, ids: list[int], slots: list[int], next_id: int
+    ) -> None:
+        """Replace every sample with those in ``source`` (read from it when used)."""
         ...
 
     def head(self) -> Parameters:
@@ -114,6 +120,7 @@ class StateStore:
         # The last other write (a sample, a class change) that failed, until one works again.
         self.write_error: str | None = None
         self._data_version = 0
+        self._reader: SampleReader | None = None
 
     # --- the folder -----------------------------------------------------------------------------
 
@@ -142,9 +149,7 @@ class StateStore:
         while target.exists():
             target = self.directory / f"{STATE_DB}.{reason}-{stamp}-{counter}"
             counter += 1
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        self.close()
         os.replace(self.path, target)
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(STATE_DB + suffix)
@@ -371,9 +376,19 @@ class StateStore:
         )
 
     def _restore_samples(self, model: StoreModel) -> None:
+        """Give ``model`` the samples as rows it reads from the database when it uses them
+        (its memory then does not grow with the samples)."""
         db = self._db()
-        ids, slots, bottlenecks = db.sample_arrays(model.bottleneck_shape)
-        model.restore_samples(ids, slots, bottlenecks, db.next_sample_id())
+        ids, slots = db.sample_index()
+        reader = db.reader(model.bottleneck_shape)
+        try:
+            model.attach_samples(reader, ids, slots, db.next_sample_id())
+        except BaseException:
+            reader.close()
+            raise
+        if self._reader is not None:
+            self._reader.close()  # snapshots still reading it start again on the new one
+        self._reader = reader
 
     # --- while running --------------------------------------------------------------------------
 
@@ -491,6 +506,9 @@ class StateStore:
 
     def close(self) -> None:
         """Close the database (its WAL is folded into the main file)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self.db is not None:
             self.db.close()
             self.db = None
