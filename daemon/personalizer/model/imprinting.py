@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,7 +42,16 @@ def imprinted_head(
     if not bottlenecks:
         raise NoSamplesError("imprinting needs at least one sample; add samples first")
     sums, counts = class_sums(bottlenecks, labels, num_classes)
-    return imprint(sums, counts, bottlenecks, labels)
+    kernel, bias, _ = imprint(sums, counts, bottlenecks, labels)
+    return kernel, bias
+
+
+class Imprinted(NamedTuple):
+    """An imprinted head and the scale its kernel was given."""
+
+    kernel: np.ndarray  # (F, C) float32
+    bias: np.ndarray  # (C,) float32, zeros
+    scale: float
 
 
 def imprint(
@@ -51,27 +61,17 @@ def imprint(
     labels: np.ndarray,
     rng: np.random.Generator | None = None,
     scale: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(kernel (F, C), bias (C,))`` from per-class sums and counts (C x F, C), float32.
+) -> Imprinted:
+    """The head from per-class sums and counts (C x F, C).
 
     ``bottlenecks``/``labels`` are the samples themselves; at most MAX_SCALE_SAMPLES of them
-    set the scale, unless ``scale`` (from :func:`imprint_scale`) is given.
+    set the scale, unless ``scale`` (one measured before, see ``samples.Measured``) is given.
     """
     kernel = _unit_kernel(sums, counts)
     if scale is None:
         scale = _measured_scale(kernel, bottlenecks, labels, rng)
-    return (kernel * scale).astype(np.float32), np.zeros(len(counts), dtype=np.float32)
-
-
-def imprint_scale(
-    sums: np.ndarray,
-    counts: np.ndarray,
-    bottlenecks: Sequence[np.ndarray],
-    labels: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> float:
-    """The scale :func:`imprint` would measure on these samples."""
-    return _measured_scale(_unit_kernel(sums, counts), bottlenecks, labels, rng)
+    bias = np.zeros(len(counts), dtype=np.float32)
+    return Imprinted((kernel * scale).astype(np.float32), bias, float(scale))
 
 
 def _unit_kernel(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ from .batching import epoch_batches
 from .bundle import Bundle, load_bundle
 from .class_slots import SlotMask
 from .evaluation import Evaluation, evaluate
-from .imprinting import imprint, imprint_scale
+from .imprinting import imprint
 from .interpreters import (
     DELEGATES,
     default_num_threads,
@@ -644,15 +644,14 @@ class TransferLearningModel:
             cached = self._imprint_scale
             if cached is not None and cached[0].still_fits(measured):
                 scale = cached[1]
-            else:
-                scale = imprint_scale(sums, counts, rows, labels, self._rng)
-                self._imprint_scale = (measured, scale)
         else:
             fold = snapshot.subset(subset)
             rows, labels = fold.bottlenecks, fold.labels
             sums, counts = class_sums(rows, labels, self.capacity)
-        kernel, bias = imprint(sums, counts, rows, labels, self._rng, scale=scale)
-        return (_frozen(kernel), _frozen(bias))
+        made = imprint(sums, counts, rows, labels, self._rng, scale=scale)
+        if subset is None and scale is None:
+            self._imprint_scale = (measured, made.scale)
+        return (_frozen(made.kernel), _frozen(made.bias))
 
     def reset_parameters(self) -> None:
         """Initialise the parameters and optimizer state again; samples are kept."""
