@@ -114,12 +114,11 @@ class SampleSnapshot:
         """The samples at ``indices`` (positions), without copying a bottleneck."""
         indices = np.asarray(indices, dtype=np.int64)
         rows = self.bottlenecks
-        kept = rows.subset(indices) if isinstance(rows, StoredRows) else [rows[i] for i in indices]
-        return SampleSnapshot(
-            kept if isinstance(kept, StoredRows) else tuple(kept),
-            self.labels[indices],
-            self.ids[indices],
-        )
+        if isinstance(rows, StoredRows):
+            kept: Sequence[np.ndarray] = rows.subset(indices)
+        else:
+            kept = tuple(rows[i] for i in indices)
+        return SampleSnapshot(kept, self.labels[indices], self.ids[indices])
 
 
 REMEASURE_GROWTH = 1.25  # a measurement on the samples is redone once they grew by a quarter

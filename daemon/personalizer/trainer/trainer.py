@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..config import TrainingConfig
-from ..errors import NoSamplesError
+from ..errors import NoSamplesError, SamplesChanged
 from ..events import LossEvent
 from ..store import StateStore
 
@@ -146,6 +146,11 @@ class Trainer:
         except NoSamplesError:
             log.warning("training stopped: every sample was removed")
             self.stop(save=False)
+            return None
+        except SamplesChanged:
+            # The samples kept changing under the epoch (a reload, an import): the next
+            # epoch starts on them as they are then.
+            log.info("the samples changed during the epoch; it starts again")
             return None
         self._dirty = True
         if self.model.epochs == before:
