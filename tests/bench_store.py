@@ -184,6 +184,8 @@ def measure_camera_edge(bench: Any, row: Callable[..., Any]) -> list[Any]:
         "OpenCV 320x240 (smallest mode covering 224)": colour_image(0, rng, size=(240, 320)),
     }
     preprocess = model._preprocess
+    import cv2  # noqa: F401 (loaded, as the OpenCV camera has it: preprocess.py then uses it)
+
     for name, frame in frames.items():
         paired = _paired(lambda f=frame: preprocess(f), lambda: model.bottleneck(x), bench.repeats)
         rows.append(_ratio_row("7 camera", f"frame -> model input, {name}", paired,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -103,3 +106,16 @@ def test_a_frame_just_above_the_model_size_takes_plain_bilinear_close_to_pillows
     np.testing.assert_allclose(got[0], opencv.astype(np.float32) / 255.0, rtol=0, atol=1e-6)
     pillow = preprocess(Image.fromarray(frame))
     assert float(np.abs(got - pillow).mean()) * 255 < 4.0
+
+
+def test_opencv_is_never_imported_only_for_the_resize() -> None:
+    """Where no OpenCV camera loaded OpenCV (replay, picamera2), a 1.07x frame takes Pillow's
+    resize: importing OpenCV for it would add about 20 MB to the daemon's RSS."""
+    script = (
+        "import sys, numpy as np\n"
+        "from personalizer.model.preprocess import ImagePreprocessor\n"
+        "ImagePreprocessor(224, 224)(np.zeros((240, 320, 3), np.uint8))\n"
+        "print('cv2' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -8,7 +8,8 @@ side already is the model's size (the Pi camera's stream, replayed images) is on
 
 A uint8 frame whose centre square is at most FAST_RESIZE_LIMIT (1.125x) the model's size, as a
 USB camera's smallest mode that covers the model is (320x240 for 224), is resized with
-OpenCV's plain bilinear when OpenCV is installed: 0.2 ms against Pillow's 1.0 ms here. Plain
+OpenCV's plain bilinear when OpenCV is loaded already (the OpenCV camera loads it; importing it
+only for this would add about 20 MB to the daemon's RSS): 0.2 ms against Pillow's 1.0 ms here. Plain
 bilinear interpolation reads the 2x2 source pixels around each output pixel; that is what a
 filtered shrink reads too while the shrink is close to 1x (Pillow's triangle is 1.07 source
 pixels wide at 240 -> 224), so no source pixel is skipped. Measured on pure noise, the worst
@@ -26,6 +27,7 @@ input's shape, with or without the batch of 1, within the declared range if ther
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -41,20 +43,11 @@ FITS = ("crop", "pad")
 _RANGE_SLACK = 1e-3
 _SPOT_ROWS = 8  # rows of a float input whose range is checked
 FAST_RESIZE_LIMIT = 1.125  # OpenCV's plain bilinear up to this factor of the model's size
-_NOT_LOADED = object()
-_cv2: Any = _NOT_LOADED
 
 
 def _opencv() -> Any:
-    """OpenCV's module, or None when it is not installed (imported on first use)."""
-    global _cv2
-    if _cv2 is _NOT_LOADED:
-        try:
-            import cv2
-        except ImportError:
-            cv2 = None
-        _cv2 = cv2
-    return _cv2
+    """OpenCV's module when something (the OpenCV camera) has loaded it, else None."""
+    return sys.modules.get("cv2")
 
 
 class ImagePreprocessor:
