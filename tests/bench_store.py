@@ -31,6 +31,7 @@ from tests.support.bundles import BundleSpec
 from tests.support.daemon_harness import base_sections
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.failing_disk import FailingDisk, read_counter
+from tests.support.faults import rss_bytes
 from tests.support.mqtt_watch import MqttWatch
 
 STORE_SAMPLES = 1000
@@ -40,14 +41,6 @@ PRETRAINED = BundleSpec(
     image_size=160, alpha=1.0, weights="pretrained", num_classes=8, class_names=tuple("ABCDEFGH")
 )
 OBJECTS = ("astronaut", "cat", "coffee", "rocket", "motorcycle", "retina", "galaxies", "tissue")
-
-
-def _rss(pid: int, field: str = "VmRSS") -> int:
-    """``field`` of process ``pid`` in bytes (VmRSS; VmHWM is the peak so far)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} for {pid}")
 
 
 def _store_run(bench: Any, spec: BundleSpec) -> dict[str, Any]:
@@ -75,14 +68,14 @@ def _store_run(bench: Any, spec: BundleSpec) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - started)
                 assert result["ok"], result
                 written.append(read_counter(counter) - before)
-            rss = _rss(daemon.pid)
+            rss = rss_bytes(daemon.pid)
             # Then the memory-hungry work on all of them: training epochs and an evaluation.
             watch.command("train", {"action": "start"})
             watch.wait_for("loss", lambda m: m.json()["epoch"] >= 2, timeout=600)
             watch.command("train", {"action": "stop"}, timeout=120)
             evaluated = watch.command("evaluate", {}, timeout=600)
             assert evaluated.get("samples") == STORE_SAMPLES, evaluated
-            peak = _rss(daemon.pid, "VmHWM")
+            peak = rss_bytes(daemon.pid, "VmHWM")
             with sqlite3.connect(work / "state" / "state.db") as db:
                 own = db.execute(
                     "SELECT AVG(LENGTH(bottleneck) + COALESCE(LENGTH(image), 0)) FROM samples"

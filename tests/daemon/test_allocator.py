@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or not os.confstr("CS_GNU_LIBC_VERSION"), reason="glibc only"
+)
+
 # 300 blocks of 200 KiB (a stored 7x7 sample is 122.5 KiB, a float32 one 245 KiB) made and
 # freed but the last, after one freed 1 MiB block raised glibc's dynamic mmap threshold.
 CHURN = """
@@ -35,8 +39,6 @@ def _kept_mib(mode: str, env: dict | None = None) -> tuple[float, str]:
 
 
 def test_freed_sample_sized_blocks_leave_the_process_once_tuned() -> None:
-    if sys.platform != "linux" or not os.confstr("CS_GNU_LIBC_VERSION"):
-        pytest.skip("glibc only")
     plain, _ = _kept_mib("plain")
     tuned, made = _kept_mib("tuned")
     assert plain > 30, f"glibc kept only {plain:.1f} MiB: the test no longer shows the problem"
@@ -45,7 +47,5 @@ def test_freed_sample_sized_blocks_leave_the_process_once_tuned() -> None:
 
 
 def test_the_users_own_malloc_settings_are_kept() -> None:
-    if sys.platform != "linux" or not os.confstr("CS_GNU_LIBC_VERSION"):
-        pytest.skip("glibc only")
     _, made = _kept_mib("tuned", {"MALLOC_ARENA_MAX": "4"})
     assert made == "MALLOC_MMAP_THRESHOLD=131072"

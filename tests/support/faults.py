@@ -21,12 +21,12 @@ from tests.support.daemon_harness import base_sections
 from tests.support.daemon_process import write_config
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of process `pid`."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of process `pid` (``field="VmHWM"``: its peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def open_fds(pid: int) -> int:

@@ -439,12 +439,7 @@ class StateDatabase:
         for row in self.sample_rows():
             ids.append(row.id)
             slots.append(row.slot)
-            try:
-                arrays.append(self.array(row.bottleneck, shape))
-            except ValueError as err:
-                raise StateFileError(
-                    f"{self.path}: sample {row.id} is not a {list(shape)} bottleneck"
-                ) from err
+            arrays.append(_checked_array(self.path, row.id, row.bottleneck, shape))
         return ids, slots, arrays
 
     def image_rows(self, batch: int = 32) -> Iterator[tuple[int, bytes | None]]:
@@ -620,17 +615,10 @@ class SampleReader:
                 raise StateFileError(
                     f"reading the samples from {self.path} failed ({err})"
                 ) from err
-        return [self._array(int(i), found.get(int(i))) for i in ids]
-
-    def _array(self, sample_id: int, blob: bytes | None) -> np.ndarray | None:
-        if blob is None:
-            return None
-        try:
-            return StateDatabase.array(blob, self._shape)
-        except ValueError as err:
-            raise StateFileError(
-                f"{self.path}: sample {sample_id} is not a {list(self._shape)} bottleneck"
-            ) from err
+        rows = ((int(i), found.get(int(i))) for i in ids)
+        return [
+            None if b is None else _checked_array(self.path, i, b, self._shape) for i, b in rows
+        ]
 
     def close(self) -> None:
         """Close the connection; later reads raise SamplesChanged."""
@@ -638,6 +626,16 @@ class SampleReader:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _checked_array(path: Path, sample_id: int, blob: bytes, shape: Sequence[int]) -> np.ndarray:
+    """Sample ``sample_id``'s stored bottleneck (read-only, no copy), checked against ``shape``."""
+    try:
+        return StateDatabase.array(blob, shape)
+    except ValueError as err:
+        raise StateFileError(
+            f"{path}: sample {sample_id} is not a {list(shape)} bottleneck"
+        ) from err
 
 
 def _write_error(path: Path, err: sqlite3.Error) -> str:
