@@ -4,9 +4,9 @@ The daemon reads each stored 7x7x1280 sample (122.5 KiB) from SQLite when traini
 or evaluating, and frames and tensor copies are of that size too. glibc serves such blocks from
 the heap once a freed mmap'ed block has raised its *dynamic* mmap threshold, and keeps one heap
 (arena) per thread that allocates: freed blocks stay in the process, scattered over the threads'
-heaps. Measured with 1000 7x7 samples (``make bench``, section 5): the daemon's peak RSS after
-two epochs and an evaluation fell from 213 MiB to 187 MiB with a fixed threshold of 128 KiB and
-two arenas, and its RSS after the samples from 141 to 131 MiB.
+heaps. Measured with 1000 7x7 samples (``make bench``, section 5, one run with and one without):
+a fixed threshold of 128 KiB and two arenas took 26 MiB off the daemon's peak RSS after two
+epochs and an evaluation, and 10 MiB off its RSS after the samples.
 
 A setting the user made with glibc's own environment variables (``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_ARENA_MAX``) is left as it is. Other C libraries (musl) are left alone.
