@@ -228,7 +228,7 @@ class _NumpyAdamStep:
     """The softmax head's forward, gradient and Adam update in float32 numpy."""
 
     def __init__(self, model: TransferLearningModel, labels: np.ndarray) -> None:
-        snapshot = model._samples.snapshot()
+        snapshot = model.sample_snapshot()
         self.rows = snapshot.bottlenecks
         self.onehot = np.eye(len(model.classes), dtype=np.float32)[labels]
         self.params = [p.copy() for p in model.parameters()]
@@ -330,7 +330,7 @@ def _memory_worker(bundle: str, runtime: str, threads: int, count: int = 1000) -
     rss_loaded = _rss()
     # The remaining samples are jittered copies: storing them costs what capturing them would,
     # without 980 more base-model runs.
-    base = model._samples.snapshot().bottlenecks
+    base = model.sample_snapshot().bottlenecks
     for i in range(count - 20):
         jitter = base[i % 20] * np.float32(1 + 0.01 * (i % 7))
         model.add_sample_bottleneck(jitter, model.classes[i % 4])

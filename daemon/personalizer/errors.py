@@ -82,6 +82,15 @@ class StateFileError(PersonalizerError):
     """A state file is truncated, corrupt, or not a personalizer state file."""
 
 
+class DamagedSampleError(StateFileError):
+    """A stored sample whose bytes are damaged (checksum or size); it is never used."""
+
+    def __init__(self, path: object, sample_id: int, why: str) -> None:
+        super().__init__(f"{path}: sample {sample_id} is damaged ({why})")
+        self.sample_id = sample_id
+        self.why = why
+
+
 class StateFileNotFound(StateFileError, FileNotFoundError):
     """There is no state file at the given path."""
 

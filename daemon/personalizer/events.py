@@ -22,6 +22,7 @@ class CameraStatus:
     source: str
     ok: bool
     error: str | None = None
+    starting: bool = False  # opened for the first time, no frame yet (not a failure)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class StatusReport:
     class_slots: Mapping[int, str] = field(default_factory=dict)  # slot -> name (not published)
     progress: str | None = None  # a long job under way (embedding the samples again)
     last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
+    needs_training: bool = False  # the samples changed since the head was trained
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import PersonalizerError
+
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(PersonalizerError, ValueError):
     """An image that cannot be used; the message says why and what is accepted."""
 
 

@@ -28,7 +28,7 @@ def test_classes_are_added_renamed_and_removed_over_mqtt_and_kept(run_daemon, tm
     assert watch.command("class", {"add": "lamp"})["ok"]
 
     for payload, reason in (
-        ({"add": "mug"}, "all 4 class slots of the bundle are in use"),
+        ({"add": "mug"}, "this model has room for 4 classes and all are in use"),
         ({"add": "rocket"}, 'class "rocket" exists already'),
         ({"rename": "dog", "to": "wolf"}, 'unknown class "dog"'),
         ({"rename": "rocket", "to": "lamp"}, 'class "lamp" exists already'),

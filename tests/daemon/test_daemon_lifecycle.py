@@ -120,11 +120,21 @@ def test_the_classes_on_the_board_win_over_a_reordered_config(run_daemon):
         overrides={"state": {"dir": str(daemon.state_dir)}, "model": {"classes": reordered}},
     )
     status = again.status()
-    # "coffee" was renamed to "tea" on the board; the config's "coffee" cannot come back
-    # while every slot is in use, and the warning says so.
+    # "coffee" was renamed to "tea" on the board: the config only seeds a new state, so it
+    # does not come back, and the warning says so.
     assert status["classes"] == ["cat", "tea", "rocket", "astronaut"]
     assert status["samples"] == {"cat": 1, "tea": 0, "rocket": 0, "astronaut": 0}
-    assert any("'coffee'" in w and "class slots" in w for w in status["warnings"])
+    assert any("'coffee'" in w and "no longer has" in w for w in status["warnings"])
+
+
+def test_a_class_removed_on_the_board_stays_removed_after_a_restart(run_daemon):
+    daemon = run_daemon()
+    assert daemon.watch.command("class", {"remove": "coffee"})["ok"]
+    assert daemon.process.terminate()[0] == 0
+    again = run_daemon(root="pz/again", overrides={"state": {"dir": str(daemon.state_dir)}})
+    status = again.status()
+    assert status["classes"] == ["cat", "rocket", "astronaut"]
+    assert any("'coffee'" in w and "no longer has" in w for w in status["warnings"])
 
 
 def test_the_daemon_reconnects_when_the_broker_comes_back(run_daemon, broker):

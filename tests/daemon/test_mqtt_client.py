@@ -62,11 +62,12 @@ def test_online_and_status_are_retained_for_late_subscribers(broker, make_client
             "samples": {"cup": 3, "pen": 0},
             "bundle": "abc123",
             "version": "1.0.0",
-            "camera": {"source": "replay", "ok": True, "error": None},
+            "camera": {"source": "replay", "ok": True, "error": None, "starting": False},
             "warnings": [],
             "capacity": 0,
             "progress": None,
             "last_loss": None,
+            "needs_training": False,
         }
     client.stop()
     with MqttWatch(broker.host, broker.port, "t/retained") as watch:

@@ -65,7 +65,7 @@ def test_a_version_1_state_file_is_imported_once_and_kept(bundle: Path, tmp_path
     assert model.samples() == dict.fromkeys(CLASSES, 2)
     assert model.steps == 3 and model.epochs == 1
     np.testing.assert_array_equal(model.parameters()[1], maker.parameters()[1] + 0.5)
-    snapshot = model._samples.snapshot()
+    snapshot = model.sample_snapshot()
     assert snapshot.ids.tolist() == list(range(0, 16, 2))
     np.testing.assert_array_equal(snapshot.bottlenecks[0], rows[0].astype(np.float16))
     backups = list(tmp_path.glob("state.npz.imported-*"))
@@ -108,7 +108,7 @@ def test_a_new_bundle_embeds_the_samples_again_from_their_images(
     assert any("embedded 8 sample(s) again" in w for w in outcome.warnings), outcome
     assert model.samples() == dict.fromkeys(CLASSES, 2)
     assert model.bottleneck_shape == (3, 3, 1280)
-    snapshot = model._samples.snapshot()
+    snapshot = model.sample_snapshot()
     for sample_id, bottleneck in zip(snapshot.ids, snapshot.bottlenecks, strict=True):
         expected = model.bottleneck(crops[int(sample_id)]).astype(np.float16)
         np.testing.assert_array_equal(bottleneck, expected)

@@ -119,7 +119,7 @@ def test_failing_camera_is_reported_reopened_and_keeps_the_watchdog_alive(camera
     assert "test camera" in status["error"], status
     time.sleep(1.5)
     assert_pinging(sock, failed_at + 0.5, time.monotonic())
-    assert service.session.status_report().camera.ok is False
+    assert service.engine.status.report().camera.ok is False
     mark = watch.mark()
     camera.mode = "ok"
     camera_status(watch, True, mark, timeout=15)  # reopened after the backoff
@@ -151,4 +151,4 @@ def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service) -> No
         model.classify = real_predict
     resumed = time.monotonic()
     wait_until(lambda: sock.pings_between(resumed, time.monotonic()) >= 3, 5, "pings again")
-    assert service.session.status_report().camera.ok is True
+    assert service.engine.status.report().camera.ok is True

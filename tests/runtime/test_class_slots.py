@@ -59,7 +59,7 @@ def test_rename_keeps_and_remove_frees_the_slot(make_model, bundle):
     model = make_model(bundle, ["red", "green", "blue", "grey"])
     _teach(model, {"red": 3, "green": 3, "blue": 3})
     model.train(5)
-    initial_kernel, initial_bias = model._initial[0][:, 1], model._initial[1][1]
+    initial_kernel, initial_bias = model._head.initial[0][:, 1], model._head.initial[1][1]
     model.rename_class("green", "lime")
     assert model.samples() == {"red": 3, "lime": 3, "blue": 3, "grey": 0}
     assert model.remove_class("lime") == 3
@@ -76,8 +76,8 @@ def test_rename_keeps_and_remove_frees_the_slot(make_model, bundle):
     [
         (lambda m: m.add_class("red"), ClassListError, "exists already"),
         (lambda m: m.add_class(" pad"), ClassListError, "not a usable class name"),
-        (lambda m: (m.add_class("x"), m.add_class("y")), ClassListError, "all 4 class slots"),
-        (lambda m: m.rename_class("nope", "x"), UnknownClassError, "unknown class 'nope'"),
+        (lambda m: (m.add_class("x"), m.add_class("y")), ClassListError, "room for 4 classes"),
+        (lambda m: m.rename_class("nope", "x"), UnknownClassError, 'unknown class "nope"'),
         (lambda m: m.rename_class("red", "green"), ClassListError, "exists already"),
         (lambda m: m.remove_class("nope"), UnknownClassError, "unknown class"),
     ],

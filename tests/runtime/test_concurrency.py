@@ -27,14 +27,14 @@ def test_predictions_during_training_use_one_complete_parameter_set(model, monke
 
     # Every parameter set training publishes, in order.
     history = [model.parameters()]
-    real_step = model._train_step
+    real_step = model._head._step
 
     def recording_step(snapshot, batch, *rest):
         loss = real_step(snapshot, batch, *rest)
         history.append(model.parameters())
         return loss
 
-    monkeypatch.setattr(model, "_train_step", recording_step)
+    monkeypatch.setattr(model._head, "_step", recording_step)
 
     done = threading.Event()
     seen: list[np.ndarray] = []

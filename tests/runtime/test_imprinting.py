@@ -34,7 +34,7 @@ def test_imprinted_kernel_is_scaled_unit_class_means_and_zero_bias(model) -> Non
     kernel, bias = model.parameters()
     assert not bias.any()
     assert not kernel[:, 1].any() and not kernel[:, 3].any()
-    snapshot = model._samples.snapshot()
+    snapshot = model.sample_snapshot()
     for c in (0, 2):
         mean = np.mean(
             [

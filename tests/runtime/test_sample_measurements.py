@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from personalizer.model.samples import REMEASURE_GROWTH, SampleStore
+from personalizer.model.samples import REMEASURE_GROWTH, SampleSet
 from tests.support.synthetic_images import colour_image
 
 
@@ -14,7 +14,7 @@ def _row(seed: int) -> np.ndarray:
 
 
 def test_a_measurement_stands_until_the_samples_grow_by_a_quarter_or_are_edited() -> None:
-    store = SampleStore(num_slots=3, features=16)
+    store = SampleSet(num_slots=3, features=16)
     ids = [store.add(_row(i), i % 2) for i in range(8)]
     taken = store.measured()
     assert taken.count == 8 and taken.slots == (0, 1)

@@ -39,7 +39,7 @@ def test_save_load_save_gives_the_same_state(trained, make_model, bundle, tmp_pa
         assert a.tobytes() == b.tobytes()
     for a, b in zip(again.optimizer_state(), trained.optimizer_state(), strict=True):
         assert a.tobytes() == b.tobytes()
-    ours, theirs = again._samples.snapshot(), trained._samples.snapshot()
+    ours, theirs = again.sample_snapshot(), trained.sample_snapshot()
     assert ours.ids.tolist() == theirs.ids.tolist()
     assert b"".join(x.tobytes() for x in ours.bottlenecks) == b"".join(
         x.tobytes() for x in theirs.bottlenecks
@@ -57,7 +57,7 @@ def test_everything_comes_back(trained, make_model, bundle, tmp_path) -> None:
         np.testing.assert_array_equal(got, want)
     for got, want in zip(restored.optimizer_state(), trained.optimizer_state(), strict=True):
         np.testing.assert_array_equal(got, want)
-    a, b = restored._samples.snapshot(), trained._samples.snapshot()
+    a, b = restored.sample_snapshot(), trained.sample_snapshot()
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(np.stack(a.bottlenecks), np.stack(b.bottlenecks))
@@ -92,7 +92,7 @@ def test_adam_state_continues_across_save_and_load(make_model, bundle, tmp_path)
     # Dropping the optimizer state (the seed's bug) gives a different result: the check bites.
     forgetful = make_model(bundle)
     forgetful.load(tmp_path / "state.db")
-    forgetful._opt_state = forgetful._fresh_optimizer_state()
+    forgetful._head._opt_state = forgetful._head.fresh_optimizer_state()
     forgetful.train(1)
     assert not np.allclose(forgetful.parameters()[0], straight.parameters()[0], atol=1e-6)
 
@@ -142,7 +142,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(trained, tmp_path) -
 
 
 def test_a_save_that_fails_half_way_leaves_the_old_file(trained, tmp_path, monkeypatch) -> None:
-    from personalizer.store import database
+    from personalizer.store import head_table
 
     path = tmp_path / "state.db"
     path.write_bytes(b"old")
@@ -150,7 +150,7 @@ def test_a_save_that_fails_half_way_leaves_the_old_file(trained, tmp_path, monke
     def disk_full(self, saved, extra_meta={}):  # noqa: B006 - the signature it replaces
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(database.StateDatabase, "save_parameters", disk_full)
+    monkeypatch.setattr(head_table.HeadTable, "save", disk_full)
     with pytest.raises(OSError, match="No space left"):
         trained.save(path)
     assert path.read_bytes() == b"old"

@@ -22,14 +22,14 @@ def _add_colour_samples(model, count: int, seed: int = 0) -> None:
 def _spy_steps(model, monkeypatch) -> list[tuple[np.ndarray, float]]:
     """Record (sample indices, loss) of every training step the model runs."""
     calls: list[tuple[np.ndarray, float]] = []
-    real = model._train_step
+    real = model._head._step
 
     def spy(snapshot, batch, *rest):
         loss = real(snapshot, batch, *rest)
         calls.append((batch.copy(), loss))
         return loss
 
-    monkeypatch.setattr(model, "_train_step", spy)
+    monkeypatch.setattr(model._head, "_step", spy)
     return calls
 
 
@@ -66,7 +66,7 @@ def test_training_runs_the_seed_batches(model, monkeypatch, n, steps_per_epoch, 
     model.train(2)
     assert model.steps == 2 * steps_per_epoch == len(calls)
     assert {len(b) for b, _ in calls} == {batch}
-    assert model._train_head.batch == batch
+    assert model._models.train_head.batch == batch
 
 
 def test_epoch_loss_is_the_mean_of_its_batch_losses(model, monkeypatch) -> None:
@@ -152,7 +152,7 @@ def test_sgd_step_is_parameter_minus_rate_times_gradient(make_model, sgd_bundle)
 
 
 def test_training_without_samples_is_a_clear_error(model) -> None:
-    with pytest.raises(NoSamplesError, match="add samples"):
+    with pytest.raises(NoSamplesError, match="no samples to train on"):
         model.train()
     assert model.steps == 0
 
@@ -197,9 +197,9 @@ def test_stop_set_between_epochs_ends_training(model) -> None:
 def test_stop_in_the_middle_of_an_epoch_ends_it_after_the_batch(model, monkeypatch) -> None:
     _add_colour_samples(model, 45)
     stop = threading.Event()
-    real = model._train_step
+    real = model._head._step
     monkeypatch.setattr(
-        model, "_train_step", lambda s, b, *rest: (stop.set(), real(s, b, *rest))[1]
+        model._head, "_step", lambda s, b, *rest: (stop.set(), real(s, b, *rest))[1]
     )
     reported = []
     loss = model.train(3, on_loss=lambda *a: reported.append(a), stop=stop)

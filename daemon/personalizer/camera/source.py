@@ -6,8 +6,10 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import PersonalizerError
 
-class CameraError(Exception):
+
+class CameraError(PersonalizerError):
     """The camera could not be opened or stopped delivering frames; the message says why."""
 
 

@@ -45,7 +45,7 @@ class CameraSupervisor:
         self.stop = stop
         # A frame older than this (or no frame for this long) means the camera is not delivering.
         self.frame_age_limit = max(MIN_FRAME_AGE_LIMIT, 5.0 / fps)
-        self._status = CameraStatus(source.describe(), ok=False, error="not started yet")
+        self._status = CameraStatus(source.describe(), ok=False, starting=True)
         self._down = threading.Event()  # set while the camera is failed and retried
         self._last_frame_at = time.monotonic()
         self._stalled = False

@@ -6,37 +6,35 @@ with :meth:`Command.local`; both take exactly the same path from there. Parsing 
 (once, here), the JSON, the command's name and whether it is switched on, then validates the
 payload; anything wrong raises :class:`CommandError`, whose reason goes back with ``ok: false``.
 
-What each command does is registered with :data:`COMMANDS` (name -> handler, see
-:class:`CommandRegistry`); :func:`reply` builds every result, ``request_id`` attached once.
+What each command does is in the engine's handlers (engine/handlers/); :func:`reply` builds
+every result, ``request_id`` attached once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import PersonalizerError
 from ..schema import Problem, problems_of
 from .payloads import (
     COMMAND_NAMES,
     PAYLOAD_ADAPTER,
-    PAYLOADS,
     CommandPayload,
     Payload,
     payload_fields,
 )
 
 __all__ = [
-    "COMMANDS",
     "COMMAND_NAMES",
     "Command",
     "CommandError",
     "CommandLimits",
     "CommandPayload",
-    "CommandRegistry",
     "Payload",
     "parse_command",
     "reply",
@@ -46,7 +44,7 @@ RequestId = str | int | float | None
 SOURCES = ("button", "mqtt", "web")
 
 
-class CommandError(Exception):
+class CommandError(PersonalizerError):
     """A command that is refused; `reason` goes back to the client with ``ok: false``."""
 
     def __init__(self, reason: str, request_id: RequestId = None) -> None:
@@ -196,51 +194,3 @@ def _reason(name: str, problems: list[Problem], document: dict[str, Any]) -> str
     if expected.type == "choice" or same_kind:
         return f'"{key}" must be {want}, not {json.dumps(value, default=str)}'
     return f'"{key}" must be {want}, not {type(value).__name__}'
-
-
-# --- the registry -------------------------------------------------------------------------------
-
-Handler = Callable[[Any, Command], dict[str, Any]]
-
-
-class CommandRegistry:
-    """Command name -> (payload model, handler): what each command takes and what runs it.
-
-    Handlers are methods of the object that carries commands out (the session), registered
-    with the :meth:`handler` decorator; :meth:`run` calls the one for a command. A new command
-    is one payload model in :mod:`.payloads` and one handler.
-    """
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-
-    def handler(self, name: str) -> Callable[[Handler], Handler]:
-        """Register the decorated method as the handler of command ``name``."""
-        if name not in PAYLOADS:
-            raise ValueError(f"no payload model for command {name!r}; add one to payloads.py")
-
-        def register(function: Handler) -> Handler:
-            if name in self._handlers:
-                raise ValueError(f"command {name!r} has two handlers")
-            self._handlers[name] = function
-            return function
-
-        return register
-
-    def payload_model(self, name: str) -> type[Payload]:
-        """The payload model of command ``name``."""
-        return PAYLOADS[name]
-
-    def run(self, owner: Any, command: Command) -> dict[str, Any]:
-        """Carry ``command`` out with its handler (a method of ``owner``); returns the result."""
-        handler = self._handlers.get(command.name)
-        if handler is None:
-            raise CommandError(_unknown_command(command.name), command.request_id)
-        return handler(owner, command)
-
-    def missing(self) -> list[str]:
-        """Commands that have a payload model but no handler (a bug: checked by the tests)."""
-        return [name for name in COMMAND_NAMES if name not in self._handlers]
-
-
-COMMANDS = CommandRegistry()

@@ -9,7 +9,6 @@ Relative paths are taken relative to the config file's folder, which validation 
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -17,6 +16,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, StrictBool, StrictInt, StrictStr
 
 from ..commands.payloads import COMMAND_NAMES
+from ..model.interpreters import default_num_threads
 from ..schema import StrictModel
 from .values import (
     LOOPBACK,
@@ -75,16 +75,9 @@ class ModelConfig(StrictModel):
 
     @property
     def base_threads(self) -> int:
-        """Threads for the base model: `num_threads`, or one less than the cores (1 to 4).
-
-        The base model's thread pool splits each invoke evenly over its threads, so one thread
-        that the camera, MQTT or the trainer keeps off its core stalls the whole invoke (on a
-        2-core board, 2 threads measured several times slower than 1 once the daemon's other
-        threads were busy). Leaving a core to them keeps the frame rate steady.
-        """
-        if self.num_threads:
-            return self.num_threads
-        return max(1, min(4, (os.cpu_count() or 1) - 1))
+        """Threads for the base model: `num_threads`, or the runtime's default (one less than
+        the cores, 1 to 4: see ``model.interpreters.default_num_threads``)."""
+        return self.num_threads or default_num_threads()
 
 
 class CameraConfig(StrictModel):

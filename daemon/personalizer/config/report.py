@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import PersonalizerError
 from ..schema import MISSING, Expected, Problem
 
 
@@ -51,7 +52,7 @@ class ConfigProblem:
         return f"{self.key} = {value}: {self.allowed}"
 
 
-class ConfigError(Exception):
+class ConfigError(PersonalizerError, ValueError):
     """The configuration cannot be used; `problems` lists every reason."""
 
     def __init__(self, source: Path | str, problems: list[ConfigProblem]) -> None:

@@ -4,6 +4,7 @@
 inference model -> predictions``; :class:`TransferLearningModel` wires these together.
 """
 
-from .transfer_model import Prediction, TransferLearningModel
+from .classifier import Classification, Prediction
+from .transfer_model import TransferLearningModel
 
-__all__ = ["Prediction", "TransferLearningModel"]
+__all__ = ["Classification", "Prediction", "TransferLearningModel"]

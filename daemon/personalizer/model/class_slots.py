@@ -91,17 +91,7 @@ class SlotMask:
         self, params: Sequence[np.ndarray], source: Sequence[np.ndarray], slots: Sequence[int]
     ) -> tuple[np.ndarray, ...]:
         """``params`` with the class columns of ``slots`` taken from ``source`` (a reset)."""
-        chosen = np.asarray(list(slots), dtype=np.int64)
-        out = []
-        for axis, value, fresh in zip(self.axes, params, source, strict=True):
-            if axis is None or not len(chosen):
-                out.append(value)
-                continue
-            copy = np.array(value, dtype=np.float32, copy=True)
-            where = _index(copy.ndim, axis, chosen)
-            copy[where] = np.asarray(fresh)[where]
-            out.append(copy)
-        return tuple(out)
+        return slots_from(params, source, self.axes, slots)
 
     @staticmethod
     def renormalised(probabilities: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -109,3 +99,24 @@ class SlotMask:
         masked = np.where(active, probabilities, 0.0)
         total = float(masked.sum())
         return masked / total if total > 0 else masked
+
+
+def slots_from(
+    arrays: Sequence[np.ndarray],
+    sources: Sequence[np.ndarray],
+    axes: Sequence[int | None],
+    slots: Sequence[int],
+) -> tuple[np.ndarray, ...]:
+    """``arrays`` with the class columns ``slots`` (along each array's class axis in ``axes``;
+    None: no class axis, kept as it is) taken from ``sources``; changed arrays are copies."""
+    chosen = np.asarray(list(slots), dtype=np.int64)
+    out = []
+    for axis, value, fresh in zip(axes, arrays, sources, strict=True):
+        if axis is None or not len(chosen):
+            out.append(value)
+            continue
+        copy = np.array(value, dtype=np.float32, copy=True)
+        where = _index(copy.ndim, axis, chosen)
+        copy[where] = np.asarray(fresh)[where]
+        out.append(copy)
+    return tuple(out)

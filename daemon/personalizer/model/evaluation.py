@@ -16,10 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from .classifier import Classifier, checked_bottleneck
+from .head import Head
+from .imprinting import Imprinter
 from .open_set import Calibration, calibrate
 from .samples import SampleSnapshot, class_sums
 
@@ -51,18 +53,31 @@ class Evaluation:
         return f"{self.folds}-fold cross-validation, {self.epochs} epoch(s) per fold"
 
 
-class FoldModel(Protocol):
-    """The primitives of the runtime model that a fold needs."""
+class Folds:
+    """What a fold needs of the model: a fresh head from some samples, and probabilities under
+    parameters that are not the board's."""
+
+    def __init__(self, head: Head, classifier: Classifier, imprinter: Imprinter | None) -> None:
+        """Heads start imprinted when ``imprinter`` is given, else at the bundle's initial."""
+        self._head = head
+        self._classifier = classifier
+        self._imprinter = imprinter
 
     def fold_head(self, snapshot: SampleSnapshot, train: np.ndarray, epochs: int) -> tuple:
-        """A fresh head made from ``snapshot``'s samples ``train`` in ``epochs`` epochs."""
-        ...
+        """A head made from the samples ``train`` alone, as the board makes its own."""
+        if self._imprinter is not None:
+            start = self._imprinter.fold_head(snapshot, train)
+        else:
+            start = self._head.initial
+        return self._head.fold_head(snapshot, train, epochs, start)
 
     def fold_probabilities(
         self, params: tuple, bottlenecks: Sequence[np.ndarray], active: np.ndarray
     ) -> np.ndarray:
         """Probabilities (n x slots) of ``bottlenecks`` under ``params``, masked to ``active``."""
-        ...
+        shape = self._classifier.bottleneck_shape
+        checked = [checked_bottleneck(b, shape) for b in bottlenecks]
+        return self._classifier.fold_probabilities(params, checked, active)
 
 
 def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +94,7 @@ def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator) -
 
 
 def evaluate(
-    model: FoldModel,
+    model: Folds,
     snapshot: SampleSnapshot,
     num_slots: int,
     epochs: int,

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import NoSamplesError
-from .samples import class_sums
+from .samples import Measured, SampleSet, SampleSnapshot, class_sums
 
 TARGET_CONFIDENCE = 0.9
 MAX_SCALE_SAMPLES = 256
@@ -119,3 +119,33 @@ def _confident_scale(logits: np.ndarray, labels: np.ndarray, num_classes: int) -
         return 1.0
     wanted = math.log(TARGET_CONFIDENCE * (num_classes - 1) / (1.0 - TARGET_CONFIDENCE))
     return wanted / float(np.median(margins))
+
+
+class Imprinter:
+    """Imprinted heads from a sample set; the scale is measured again only when the samples
+    changed enough since the last measurement (``samples.Measured``)."""
+
+    def __init__(self, samples: SampleSet, num_classes: int, rng: np.random.Generator) -> None:
+        """Imprints heads of ``num_classes`` slots from ``samples``."""
+        self._samples = samples
+        self._num_classes = num_classes
+        self._rng = rng
+        self._scale: tuple[Measured, float] | None = None  # what it was measured on, the scale
+
+    def head(self, snapshot: SampleSnapshot) -> tuple[np.ndarray, np.ndarray]:
+        """``(kernel, bias)`` imprinted from all of ``snapshot`` (the sample set's own sums)."""
+        sums, counts = self._samples.class_sums()
+        measured = self._samples.measured()
+        cached = self._scale
+        scale = cached[1] if cached is not None and cached[0].still_fits(measured) else None
+        made = imprint(sums, counts, snapshot.bottlenecks, snapshot.labels, self._rng, scale)
+        if scale is None:
+            self._scale = (measured, made.scale)
+        return made.kernel, made.bias
+
+    def fold_head(self, snapshot: SampleSnapshot, subset: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(kernel, bias)`` imprinted from the samples ``subset`` of ``snapshot`` alone."""
+        fold = snapshot.subset(subset)
+        sums, counts = class_sums(fold.bottlenecks, fold.labels, self._num_classes)
+        made = imprint(sums, counts, fold.bottlenecks, fold.labels, self._rng)
+        return made.kernel, made.bias

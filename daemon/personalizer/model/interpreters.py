@@ -152,8 +152,12 @@ def load_edgetpu_delegate(runtime: InterpreterRuntime, device: str | None = None
 
 
 def default_num_threads() -> int:
-    """Threads per interpreter when the caller does not say: the cores, at most 4.
+    """Threads of the base model's interpreter when nobody says: one less than the cores, 1 to 4.
 
-    The runtimes disagree on their own default (ai-edge-litert uses 1), so the runtime sets it.
+    The base model's thread pool splits each invoke evenly over its threads, so one thread that
+    the camera, MQTT or the trainer keeps off its core stalls the whole invoke (on a 2-core
+    board, 2 threads measured several times slower than 1 once the daemon's other threads were
+    busy). Leaving a core to them keeps the frame rate steady. The runtimes disagree on their
+    own default (ai-edge-litert uses 1), so it is always set.
     """
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(4, (os.cpu_count() or 1) - 1))

@@ -13,19 +13,38 @@ database). Then memory does not grow with the samples: only ids, slots and the c
 in memory, and a training epoch or a measurement reads the rows it uses (from the page cache,
 which the kernel can reclaim, not from the process's own memory). A snapshot of such a store
 reads rows later; when one of them was removed meanwhile it raises :class:`SamplesChanged` and
-the work is redone on a new snapshot (:meth:`SampleStore.using_snapshot`).
+the work is redone on a new snapshot (:meth:`SampleSet.using_snapshot`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from ..errors import SamplesChanged
+from .sample_views import (
+    REMEASURE_GROWTH,
+    Measured,
+    RowSource,
+    SampleSnapshot,
+    StoredRows,
+    class_sums,
+)
+
+__all__ = [
+    "DEFAULT_DTYPE",
+    "REMEASURE_GROWTH",
+    "SNAPSHOT_ATTEMPTS",
+    "Measured",
+    "RowSource",
+    "SampleSet",
+    "SampleSnapshot",
+    "StoredRows",
+    "class_sums",
+]
 
 DEFAULT_DTYPE = np.float16
 SUM_CHUNK = 64  # rows read at a time when a class sum is computed again from a RowSource
@@ -33,122 +52,7 @@ SNAPSHOT_ATTEMPTS = 5  # tries of a piece of work whose samples keep changing un
 T = TypeVar("T")
 
 
-class RowSource(Protocol):
-    """Where a store that keeps no bottlenecks in memory reads them from."""
-
-    def rows(self, ids: Sequence[int]) -> list[np.ndarray | None]:
-        """The bottlenecks of ``ids`` in that order (read-only); None for a sample that is gone.
-        Raises SamplesChanged once the source was closed."""
-        ...
-
-
-def class_sums(
-    rows: Sequence[np.ndarray], labels: Sequence[int], num_slots: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per class slot: the sum (float64) and the number of ``rows``."""
-    features = int(np.asarray(rows[0]).size) if len(rows) else 0
-    sums = np.zeros((num_slots, features), dtype=np.float64)
-    counts = np.zeros(num_slots, dtype=np.int64)
-    for row, label in zip(rows, labels, strict=True):
-        sums[label] += np.asarray(row, dtype=np.float64).reshape(-1)
-        counts[label] += 1
-    return sums, counts
-
-
-class StoredRows(Sequence):
-    """The bottlenecks of a snapshot of a store backed by a :class:`RowSource`, read when
-    indexed; raises :class:`SamplesChanged` when a row is gone or the store was replaced."""
-
-    def __init__(self, store: SampleStore, source: RowSource, ids: np.ndarray, generation: int):
-        """The rows of sample ``ids`` as of the store's ``generation``."""
-        self._store = store
-        self._source = source
-        self._ids = ids
-        self._generation = generation
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        """One bottleneck (an int index) or a list of them (a slice)."""
-        if isinstance(index, slice):
-            return self.take(range(*index.indices(len(self))))
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self.take([index])[0]
-
-    def take(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
-        """The bottlenecks at ``indices``, read together."""
-        ids = [int(self._ids[i]) for i in indices]
-        if self._store.generation != self._generation:
-            raise SamplesChanged("the samples were replaced")
-        rows = self._source.rows(ids)
-        if any(row is None for row in rows):
-            raise SamplesChanged("a sample was removed")
-        return rows  # type: ignore[return-value]
-
-    def subset(self, indices: np.ndarray) -> StoredRows:
-        """The rows at ``indices`` (still read when used)."""
-        return StoredRows(self._store, self._source, self._ids[indices], self._generation)
-
-
-@dataclass(frozen=True)
-class SampleSnapshot:
-    """An immutable view of the samples at one moment (what one training epoch uses)."""
-
-    bottlenecks: Sequence[np.ndarray]  # a tuple, or StoredRows (read when indexed)
-    labels: np.ndarray  # int32 class slots
-    ids: np.ndarray  # int64
-
-    def __len__(self) -> int:
-        return len(self.bottlenecks)
-
-    def take(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
-        """The bottlenecks at ``indices`` (one read for a stored snapshot)."""
-        rows = self.bottlenecks
-        if isinstance(rows, StoredRows):
-            return rows.take(indices)
-        return [rows[i] for i in indices]
-
-    def subset(self, indices: np.ndarray) -> SampleSnapshot:
-        """The samples at ``indices`` (positions), without copying a bottleneck."""
-        indices = np.asarray(indices, dtype=np.int64)
-        rows = self.bottlenecks
-        if isinstance(rows, StoredRows):
-            kept: Sequence[np.ndarray] = rows.subset(indices)
-        else:
-            kept = tuple(rows[i] for i in indices)
-        return SampleSnapshot(kept, self.labels[indices], self.ids[indices])
-
-
-REMEASURE_GROWTH = 1.25  # a measurement on the samples is redone once they grew by a quarter
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What a measurement on the samples (the imprinting scale, the open-set threshold) saw:
-    their edits (removals, relabels, replacements), how many there were and which slots had any.
-
-    New samples of the same classes change such a statistic little, so it is measured again only
-    when :meth:`still_fits` says no: after an edit, a change of the classes, or growth by
-    :data:`REMEASURE_GROWTH`. The cost of measuring (proportional to the samples, up to its cap)
-    is then paid at 10, 13, 16, ... samples, not at every sample.
-    """
-
-    edits: int
-    count: int
-    slots: tuple[int, ...]
-
-    def still_fits(self, now: Measured) -> bool:
-        """Whether a measurement taken at ``self`` still stands for the samples at ``now``."""
-        return (
-            now.edits == self.edits
-            and now.slots == self.slots
-            and self.count <= now.count < self.count * REMEASURE_GROWTH
-        )
-
-
-class SampleStore:
+class SampleSet:
     """Bottlenecks with their class slot and a sample id, safe to use from several threads.
 
     In memory, each bottleneck is its own read-only array, so memory grows by exactly one
@@ -173,6 +77,7 @@ class SampleStore:
         self._sums = np.zeros((num_slots, features), dtype=np.float64)
         self._counts = np.zeros(num_slots, dtype=np.int64)
         self._stale: set[int] = set()  # slots whose sum is to be read again from the source
+        self._slot_changes = np.zeros(num_slots, dtype=np.int64)  # per slot, with each change
         self._version = 0  # changes with every change of the samples
         self._edits = 0  # changes with every change but an addition
         self._generation = 0  # changes when every sample is replaced
@@ -233,6 +138,7 @@ class SampleStore:
             self._ids.append(sample_id)
             self._sums[label] += array.reshape(-1)
             self._counts[label] += 1
+            self._slot_changes[label] += 1
             self._version += 1
             return sample_id
 
@@ -245,6 +151,7 @@ class SampleStore:
     def _take_out(self, position: int, label: int) -> None:
         """Take the bottleneck at ``position`` out of ``label``'s sum."""
         self._counts[label] -= 1
+        self._slot_changes[label] += 1
         if not self._counts[label]:
             self._sums[label] = 0.0  # no rounding residue in an empty class
             self._stale.discard(label)
@@ -281,6 +188,7 @@ class SampleStore:
             else:
                 self._stale.add(label)
             self._counts[label] += 1
+            self._slot_changes[label] += 1
             self._labels[position] = label
             self._version += 1
             self._edits += 1
@@ -292,29 +200,38 @@ class SampleStore:
             return self._counts.tolist()
 
     def class_sums(self) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the per-slot sums (slots x features, float64) and counts."""
-        with self._lock:
-            if self._stale:
-                self._sum_again(sorted(self._stale))
-            return self._sums.copy(), self._counts.copy()
+        """Copies of the per-slot sums (slots x features, float64) and counts.
 
-    def _sum_again(self, slots: Sequence[int]) -> None:
-        """Sum the bottlenecks of ``slots`` again from the source, SUM_CHUNK rows at a time. A
-        slot with a row gone (its removal is on its way here) stays stale."""
-        assert self._source is not None
-        for slot in slots:
-            members = [i for i, lab in zip(self._ids, self._labels, strict=True) if lab == slot]
-            total = np.zeros(self._sums.shape[1], dtype=np.float64)
-            complete = True
-            for start in range(0, len(members), SUM_CHUNK):
-                for row in self._source.rows(members[start : start + SUM_CHUNK]):
-                    if row is None:
-                        complete = False
-                    else:
-                        total += row.reshape(-1)
-            self._sums[slot] = total
-            if complete:
-                self._stale.discard(slot)
+        A slot whose sum went stale (a row left it while the store is attached to a source) is
+        summed again from the source, outside the lock: the frame path, which takes the lock
+        for the counts, never waits for a database read. A slot that changed during its read is
+        read again; SamplesChanged when the samples keep changing.
+        """
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            with self._lock:
+                if not self._stale:
+                    return self._sums.copy(), self._counts.copy()
+                source, generation = self._source, self._generation
+                assert source is not None
+                work = {
+                    slot: (self._members(slot), int(self._slot_changes[slot]))
+                    for slot in sorted(self._stale)
+                }
+            features = self._sums.shape[1]
+            totals = {slot: _sum_rows(source, ids, features) for slot, (ids, _) in work.items()}
+            with self._lock:
+                if self._generation != generation:
+                    continue
+                for slot, (_, changes) in work.items():
+                    total = totals[slot]
+                    if total is not None and self._slot_changes[slot] == changes:
+                        self._sums[slot] = total
+                        self._stale.discard(slot)
+        raise SamplesChanged("the samples kept changing while their class sums were read")
+
+    def _members(self, slot: int) -> list[int]:
+        """The ids of the samples of ``slot`` (lock held)."""
+        return [i for i, label in zip(self._ids, self._labels, strict=True) if label == slot]
 
     def snapshot(self) -> SampleSnapshot:
         """The samples as they are now."""
@@ -322,10 +239,9 @@ class SampleStore:
             labels = np.asarray(self._labels, dtype=np.int32)
             ids = np.asarray(self._ids, dtype=np.int64)
             if self._source is None:
-                return SampleSnapshot(tuple(self._bottlenecks), labels, ids)
-            return SampleSnapshot(
-                StoredRows(self, self._source, ids, self._generation), labels, ids
-            )
+                return SampleSnapshot(tuple(self._bottlenecks), labels, ids, self._version)
+            rows = StoredRows(lambda: self._generation, self._source, ids, self._generation)
+            return SampleSnapshot(rows, labels, ids, self._version)
 
     def using_snapshot(self, work: Callable[[SampleSnapshot], T]) -> T:
         """``work(snapshot)``, on a new snapshot again when its samples changed under it."""
@@ -350,10 +266,12 @@ class SampleStore:
                 self._sums[:] = 0.0
                 self._counts[:] = 0
                 self._stale.clear()
+                self._slot_changes += 1
             else:
                 self._sums[label] = 0.0
                 self._counts[label] = 0
                 self._stale.discard(label)
+                self._slot_changes[label] += 1
             self._reindex()
             return removed
 
@@ -378,12 +296,22 @@ class SampleStore:
     ) -> None:
         """Replace every sample with those of ``source`` (``ids`` with their ``labels``), which
         are read from it when used and never held here. Every row is read once now, for the
-        class sums (errors of the source, such as a damaged row, are raised here)."""
+        class sums, before the lock is taken (errors of the source, such as a damaged row, are
+        raised here and nothing changes; a row that is gone raises SamplesChanged)."""
+        labels = [int(x) for x in labels]
+        ids = [int(x) for x in ids]
+        sums = np.zeros_like(self._sums)
+        for slot in sorted(set(labels)):
+            members = [i for i, lab in zip(ids, labels, strict=True) if lab == slot]
+            total = _sum_rows(source, members, sums.shape[1])
+            if total is None:
+                raise SamplesChanged("a sample went while the samples were loaded")
+            sums[slot] = total
         with self._lock:
             self._source = source
             self._bottlenecks = []
             self._set_index(labels, ids, next_id)
-            self._sum_again(np.flatnonzero(self._counts).tolist())
+            self._sums[:] = sums
 
     def _set_index(self, labels: Sequence[int], ids: Sequence[int], next_id: int) -> None:
         self._labels = [int(x) for x in labels]
@@ -393,6 +321,7 @@ class SampleStore:
         labels_array = np.asarray(self._labels, dtype=np.int64)
         self._counts[:] = np.bincount(labels_array, minlength=self._num_slots)[: self._num_slots]
         self._stale.clear()
+        self._slot_changes += 1
         self._generation += 1
         self._reindex()
 
@@ -401,3 +330,15 @@ class SampleStore:
         self._index = {sample_id: i for i, sample_id in enumerate(self._ids)}
         self._version += 1
         self._edits += 1
+
+
+def _sum_rows(source: RowSource, ids: Sequence[int], features: int) -> np.ndarray | None:
+    """The float64 sum of the rows ``ids`` of ``source``, SUM_CHUNK rows at a time (None: one
+    of them is gone)."""
+    total = np.zeros(features, dtype=np.float64)
+    for start in range(0, len(ids), SUM_CHUNK):
+        for row in source.rows(ids[start : start + SUM_CHUNK]):
+            if row is None:
+                return None
+            total += row.reshape(-1)
+    return total

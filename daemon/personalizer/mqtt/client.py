@@ -28,6 +28,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config import MqttConfig
+from ..errors import PersonalizerError
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 from . import discovery
 from .payloads import (
@@ -51,7 +52,7 @@ MAX_UNSENT_STREAM = 20  # QoS-0 messages not yet written to the socket; newer on
 CommandHandler = Callable[[str, bytes], None]
 
 
-class MqttSetupError(Exception):
+class MqttSetupError(PersonalizerError):
     """The MQTT client could not be set up from the configuration (TLS files, ...)."""
 
 
@@ -109,6 +110,7 @@ class MqttClient:
         self._status: bytes | None = None
         self._status_pending = False  # the newest status could not be queued: retry
         self._stopping = False
+        self._started = False
         self._connect_failure = ""  # the last reason logged, so a down broker logs once
         self.dropped = 0
         self._stream_lock = threading.Lock()
@@ -156,6 +158,11 @@ class MqttClient:
         """True while the broker connection is up."""
         return self._connected.is_set()
 
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` was called."""
+        return self._started
+
     def wait_connected(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the connection; True when connected."""
         return self._connected.wait(timeout)
@@ -170,6 +177,7 @@ class MqttClient:
             self.topics.root,
             ", TLS" if self.config.tls else "",
         )
+        self._started = True
         self._client.connect_async(self.config.host, self.config.port, self.config.keepalive)
         self._client.loop_start()
 

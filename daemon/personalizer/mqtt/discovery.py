@@ -172,7 +172,9 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "name": "Camera",
             "device_class": "problem",
             "state_topic": topics.status,
-            "value_template": "{{ 'OFF' if value_json.camera.ok else 'ON' }}",
+            "value_template": (
+                "{{ 'OFF' if value_json.camera.ok or value_json.camera.starting else 'ON' }}"
+            ),
             "json_attributes_topic": topics.status,
             "json_attributes_template": (
                 "{{ {'source': value_json.camera.source, 'error': value_json.camera.error} "

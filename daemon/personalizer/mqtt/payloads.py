@@ -31,11 +31,13 @@ def status_payload(report: StatusReport) -> bytes:
                 "source": report.camera.source,
                 "ok": report.camera.ok,
                 "error": report.camera.error,
+                "starting": report.camera.starting,
             },
             "warnings": list(report.warnings),
             "capacity": report.capacity,
             "progress": report.progress,
             "last_loss": None if report.last_loss is None else _finite(report.last_loss),
+            "needs_training": report.needs_training,
         }
     )
 

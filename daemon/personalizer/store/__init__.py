@@ -1,6 +1,7 @@
 """The state on disk: one SQLite database with the samples, the classes and the head."""
 
-from .database import Parameters, StateDatabase
-from .state import STATE_DB, LoadOutcome, StateDirError, StateStore
+from .loading import LoadOutcome
+from .sqlite_file import StateDatabase
+from .state import STATE_DB, StateDirError, StateStore
 
-__all__ = ["STATE_DB", "LoadOutcome", "Parameters", "StateDatabase", "StateDirError", "StateStore"]
+__all__ = ["STATE_DB", "LoadOutcome", "StateDatabase", "StateDirError", "StateStore"]

@@ -24,9 +24,14 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import PersonalizerError, StateFileError
-from .database import StateDatabase
+from ..model.class_registry import first_free_slot
+from .head_table import COUNTERS
+from .sqlite_file import StateDatabase
 
 Mode = Literal["replace", "merge"]
+# What a replacing import takes from the file besides its tables: what the samples and the head
+# were made with.
+REPLACED_META = ("samples_bundle", "bottleneck_shape", *COUNTERS)
 
 
 class ExchangeError(PersonalizerError):
@@ -55,9 +60,9 @@ class Summary:
 
 def summarize(db: StateDatabase) -> Summary:
     """What ``db`` holds."""
-    classes = db.classes()
-    counts = db.counts()
-    images = sum(1 for _, image in db.image_rows() if image is not None)
+    classes = db.classes.all()
+    counts = db.samples.counts()
+    images = sum(1 for _, image, _ in db.samples.images() if image is not None)
     steps = int(db.meta("steps") or 0) if db.meta("parameters_bundle") else 0
     return Summary(
         db.meta("samples_bundle"),
@@ -117,11 +122,11 @@ def import_state(
         raise ExchangeError(f"{source_file} is not a state file ({exc})") from None
     try:
         incoming = summarize(source)
-        counts = source.counts()
+        counts = source.samples.counts()
         slots = (
-            source.classes()
+            source.classes.all()
             if mode == "replace"
-            else {slot: name for slot, name in source.classes().items() if counts.get(slot)}
+            else {slot: name for slot, name in source.classes.all().items() if counts.get(slot)}
         )
         shape = source.meta_json("bottleneck_shape", [])
     finally:
@@ -187,13 +192,11 @@ def _replace(target: StateDatabase, source_file: Path) -> None:
             "SELECT id, slot, source, created, bottleneck, image, crc FROM src.samples"
         )
         db.execute("INSERT INTO tensors SELECT * FROM src.tensors")
+        marks = ",".join("?" * len(REPLACED_META))
+        db.execute(f"DELETE FROM meta WHERE key IN ({marks})", REPLACED_META)
         db.execute(
-            "DELETE FROM meta WHERE key IN "
-            "('samples_bundle', 'bottleneck_shape', 'parameters_bundle', 'steps', 'epochs')"
-        )
-        db.execute(
-            "INSERT INTO meta SELECT key, value FROM src.meta WHERE key IN "
-            "('samples_bundle', 'bottleneck_shape', 'parameters_bundle', 'steps', 'epochs')"
+            f"INSERT INTO meta SELECT key, value FROM src.meta WHERE key IN ({marks})",
+            REPLACED_META,
         )
         db.execute("DELETE FROM sqlite_sequence WHERE name = 'samples'")
         db.execute("INSERT INTO sqlite_sequence SELECT name, seq FROM src.sqlite_sequence")
@@ -202,23 +205,23 @@ def _replace(target: StateDatabase, source_file: Path) -> None:
 def _merge(
     target: StateDatabase, source_file: Path, incoming: dict[int, str], capacity: int
 ) -> None:
-    ours = target.classes()
+    ours = target.classes.all()
     by_name = {name: slot for slot, name in ours.items()}
     mapping: dict[int, int] = {}
     new: dict[int, str] = {}
-    free = [s for s in range(capacity) if s not in ours]
     for slot, name in sorted(incoming.items()):
         if name in by_name:
             mapping[slot] = by_name[name]
             continue
-        if not free:
+        free = first_free_slot([*ours, *new], capacity)
+        if free is None:
             raise ExchangeError(
                 f"the board's bundle has {capacity} class slots and they cannot hold the "
                 f"classes of both ({sorted(set(by_name) | set(incoming.values()))}); remove "
                 "classes on the board first, or use --replace"
             )
-        mapping[slot] = free.pop(0)
-        new[mapping[slot]] = name
+        mapping[slot] = free
+        new[free] = name
     with target.attached(source_file, "src"), target.transaction() as db:
         db.executemany("INSERT INTO classes (slot, name) VALUES (?, ?)", new.items())
         db.execute("CREATE TEMP TABLE slot_map (old INTEGER PRIMARY KEY, new INTEGER)")

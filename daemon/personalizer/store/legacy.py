@@ -9,6 +9,9 @@ images, so those samples cannot be embedded again for another bundle.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import StateFileError
-from .database import Parameters, StateDatabase
+from ..model.head_state import HeadState
+from .sqlite_file import StateDatabase
 
 FORMAT_TAG = "personalizer-state"
+LEGACY_STATE = "state.npz"
 _META = "meta.npy"
+log = logging.getLogger(__name__)
 
 
 def _array(archive: zipfile.ZipFile, path: Path, name: str, dtype: Any) -> np.ndarray:
@@ -89,17 +95,40 @@ def import_npz(path: Path, db: StateDatabase, model: Any) -> int:
         raise StateFileError(f"{path}: a sample label is outside its {len(classes)} classes")
     if len(classes) > model.capacity:
         raise StateFileError(f"it has {len(classes)} classes, the bundle {model.capacity} slots")
-    db.set_classes(dict(enumerate(classes)))
+    db.classes.replace(dict(enumerate(classes)))
     rows = [
         (int(i), int(label), b, "import", 0.0, None)
         for i, label, b in zip(ids, labels, bottlenecks, strict=True)
     ]
-    db.add_samples(rows)
-    db.set_next_sample_id(int(meta["next_sample_id"]))
+    db.samples.add_many(rows)
+    db.samples.set_next_id(int(meta["next_sample_id"]))
     db.set_meta(
         {"samples_bundle": model.bundle_id, "bottleneck_shape": list(model.bottleneck_shape)}
     )
-    db.save_parameters(
-        Parameters(model.bundle_id, params, state, int(meta["steps"]), int(meta["epochs"]))
-    )
+    db.head.save(HeadState(model.bundle_id, params, state, int(meta["steps"]), int(meta["epochs"])))
     return n
+
+
+def migrate(legacy: Path, db: StateDatabase, model: Any) -> list[str]:
+    """Import ``legacy`` (a ``state.npz`` beside a new database) and keep it renamed as a
+    backup; when it cannot be imported it is renamed aside and the state starts fresh.
+    Returns the warnings that say which happened."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = legacy.with_name(f"{LEGACY_STATE}.imported-{stamp}")
+    try:
+        imported = import_npz(legacy, db, model)
+    except StateFileError as exc:
+        os.replace(legacy, legacy.with_name(f"{LEGACY_STATE}.unusable-{stamp}"))
+        warning = (
+            f"{legacy} (from an older version) could not be imported ({exc}); it was "
+            f"renamed to {LEGACY_STATE}.unusable-{stamp} and the daemon started fresh"
+        )
+        log.warning("%s", warning)
+        return [warning]
+    os.replace(legacy, backup)
+    message = (
+        f"imported {imported} sample(s) and the trained head from {legacy.name} (an older "
+        f"version's state) into {db.path.name}; the old file is kept as {backup.name}"
+    )
+    log.warning("%s", message)
+    return [message]

@@ -360,6 +360,7 @@ function renderStatus() {
   const rows = [];
   if (s) {
     const camera = s.camera.ok ? el("span", { class: "ok", textContent: `${s.camera.source}: ok` })
+      : s.camera.starting ? el("span", { textContent: `${s.camera.source}: starting` })
       : el("span", { class: "bad", textContent: `${s.camera.source}: ${s.camera.error || "down"}` });
     rows.push(["Camera", camera]);
   }

@@ -1,0 +1,191 @@
+"""The engine: what commands and frames do to the model, the state and the trainer.
+
+Plain and synchronous: it creates no thread. The service (service/) calls it from its threads:
+the frame loop (:attr:`Engine.frames`), the trainer loop (:attr:`Engine.trainer`) and the command
+worker (:meth:`Engine.execute`, which runs the command's handler from handlers/). It owns the
+parts that say what happened (:attr:`Engine.status`) and the rules that span several parts:
+an untrained head is imprinted from the samples after each change, every command changes the
+database first and the model after (what was acknowledged is on disk), and a command's error
+becomes a refusal with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..camera import Frame, LatestFrame
+from ..commands import Command, CommandError
+from ..config import Config
+from ..errors import (
+    ClassListError,
+    DamagedSampleError,
+    ImageFormatError,
+    NoSamplesError,
+    NotImprintableError,
+    PersonalizerError,
+    UnknownClassError,
+)
+from ..events import EventSink, LossEvent, MetricsReport
+from ..model import TransferLearningModel
+from ..store import StateStore
+from ..trainer import Trainer
+from .frames import FrameClassifier
+from .handlers import HANDLERS
+from .metrics import metrics_report
+from .status import StatusBoard, StatusSources
+
+log = logging.getLogger(__name__)
+
+REFUSALS = (ImageFormatError, NoSamplesError, UnknownClassError, ClassListError)
+
+
+class Engine:
+    """Commands, frames and status of one daemon, around one runtime model."""
+
+    def __init__(
+        self,
+        model: TransferLearningModel,
+        config: Config,
+        store: StateStore,
+        frames: LatestFrame,
+        events: EventSink,
+        version: str,
+        camera_source: str,
+        frame_age_limit: float,
+    ) -> None:
+        """Builds the trainer, the status board and the frame classifier around ``model``."""
+        self.model = model
+        self.config = config
+        self.store = store
+        self.latest = frames
+        self.events = events
+        self.frame_age_limit = frame_age_limit  # older "current" frames: the camera is stuck
+        self.trainer = Trainer(
+            model, store, config.training, self._loss, self._training_changed, self._cycle_ended
+        )
+        sources = StatusSources(
+            model, store, lambda: self.trainer.training, model.bundle_id, version
+        )
+        self.status = StatusBoard(sources, events, camera_source)
+        self.frames = FrameClassifier(model, config.inference, events)
+        self._imprint = config.training.imprint
+
+    # --- what the trainer reports ---------------------------------------------------------------
+
+    def _loss(self, event: LossEvent) -> None:
+        self.status.loss(event.loss)
+        self.events.loss(event)
+
+    def _training_changed(self) -> None:
+        self.status.publish()
+
+    def _cycle_ended(self) -> None:
+        self.evaluate_and_publish()
+
+    # --- rules that span the parts --------------------------------------------------------------
+
+    def after_load(self) -> None:
+        """After the state was (re)loaded: an untrained head is imprinted, smoothing restarts."""
+        self.imprint_if_untrained()
+        self.frames.reset()
+
+    def imprint_if_untrained(self) -> bool:
+        """While the head was never trained, set it from the class means (useful at once)."""
+        model = self.model
+        if not self._imprint or model.steps != 0 or self.trainer.training:
+            return False
+        if sum(model.samples().values()) == 0:
+            return False
+        try:
+            model.initialize_from_samples()
+        except NotImprintableError as exc:
+            log.info("imprinting is off: %s", exc)
+            self._imprint = False
+            return False
+        return True
+
+    def samples_changed(self) -> None:
+        """After samples came, went or moved: re-imprint an untrained head, measure the open-set
+        test again here (not in the frame thread), and stop training when nothing is left."""
+        self.imprint_if_untrained()
+        if sum(self.model.samples().values()) == 0:
+            self.trainer.stop(save=False)
+        self.model.open_set()
+
+    def set_aside_damaged(self) -> None:
+        """Move damaged rows found by any thread off the disk, and name them in the status."""
+        for warning in self.store.set_aside_damaged():
+            self.status.warn(warning)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> dict[str, Any]:
+        """Carry out a command (its handler in handlers/); returns its result fields, or
+        raises CommandError with the reason."""
+        handler = HANDLERS[command.name]
+        try:
+            return handler(self, command)
+        except REFUSALS as exc:
+            raise CommandError(str(exc), command.request_id) from None
+        except DamagedSampleError as exc:
+            self.set_aside_damaged()
+            raise CommandError(str(exc), command.request_id) from None
+        except OSError as exc:  # a write of the state failed: nothing was changed
+            log.error("%s", exc)
+            self.status.publish()
+            raise CommandError(
+                f"nothing was changed: the state could not be written ({exc})",
+                command.request_id,
+            ) from None
+        except CommandError as exc:
+            exc.request_id = command.request_id
+            raise
+
+    def current_frame(self) -> Frame:
+        """The newest camera frame, or CommandError saying why there is none to use."""
+        frame = self.latest.latest()
+        camera = self.status.camera
+        why = f" (camera {camera.source}: {camera.error})" if camera.error else ""
+        if frame is None:
+            raise CommandError(
+                f'no camera frame yet{why}; send the image in the command\'s "image" field'
+            )
+        age = time.monotonic() - frame.captured_monotonic
+        if age > self.frame_age_limit:
+            raise CommandError(
+                f"the newest camera frame is {age:.1f} s old{why}; check the camera, or send "
+                'the image in the command\'s "image" field'
+            )
+        return frame
+
+    def save_or_fail(self, what: str) -> int:
+        """Save the head now; CommandError (starting with ``what``) when that fails."""
+        try:
+            return self.store.save(self.model)
+        except (OSError, PersonalizerError) as exc:
+            log.error("saving the state failed: %s", exc)
+            self.status.publish()
+            raise CommandError(
+                f"{what}, but the state could not be saved to {self.store.path} ({exc}); "
+                "check the free space and permissions of state.dir"
+            ) from None
+
+    # --- metrics --------------------------------------------------------------------------------
+
+    def evaluate_and_publish(self) -> MetricsReport:
+        """Cross-validate the board's head on its samples and publish the result (retained)."""
+        evaluation = self.model.evaluate()
+        report = metrics_report(
+            evaluation, self.model.class_slots(), self.config.inference.unknown_label
+        )
+        log.info(
+            "validation: accuracy %s on %d held-out sample(s) (%s, %.2f s)",
+            "n/a" if report.accuracy is None else f"{report.accuracy:.3f}",
+            report.samples,
+            report.method,
+            report.seconds,
+        )
+        self.events.metrics(report)
+        return report

@@ -1,0 +1,59 @@
+"""What each camera frame becomes: the model's classification, smoothed, as a prediction event.
+
+Data path: :meth:`FrameClassifier.classify` -> model.classify (base model, head, open-set test)
+-> smoothing (inference/smoothing.py) -> ``prediction`` event. Only the frame thread calls
+:meth:`FrameClassifier.classify`; a command may :meth:`FrameClassifier.reset` the smoothing
+from another thread, so the smoother is used under a lock of its own (the innermost).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..camera import Frame
+from ..config import InferenceConfig
+from ..events import EventSink, PredictionEvent
+from ..inference import PredictionSmoother
+from ..model import TransferLearningModel
+
+
+class FrameClassifier:
+    """Classifies camera frames and announces the smoothed predictions."""
+
+    def __init__(
+        self, model: TransferLearningModel, config: InferenceConfig, events: EventSink
+    ) -> None:
+        """Classifies with ``model``, smooths as ``config`` says, announces to ``events``."""
+        self._model = model
+        self._events = events
+        self.unknown_label = config.unknown_label
+        self._smoother = PredictionSmoother(
+            config.agree_frames, config.min_confidence, config.publish_interval
+        )
+        self._lock = threading.Lock()
+
+    def classify(self, frame: Frame) -> PredictionEvent | None:
+        """Classify one frame; publish and return the smoothed prediction when one is due."""
+        result = self._model.classify(frame.image, self.unknown_label)
+        with self._lock:
+            smoothed = self._smoother.update(
+                result.scores, time.monotonic(), result.class_name, result.confidence, result.known
+            )
+        if smoothed is None:
+            return None
+        event = PredictionEvent(
+            smoothed.class_name,
+            smoothed.confidence,
+            smoothed.scores,
+            frame.captured,
+            frame.number,
+            smoothed.known,
+        )
+        self._events.prediction(event)
+        return event
+
+    def reset(self) -> None:
+        """Forget the smoothing's history (after the model was reset or reloaded)."""
+        with self._lock:
+            self._smoother.reset()

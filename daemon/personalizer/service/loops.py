@@ -1,0 +1,177 @@
+"""The bodies of the service's threads: the frame loop, the trainer loop, the command loop.
+
+Each runs until the service's stop event is set and never lets an exception end it silently
+(the service's thread wrapper stops the daemon if one escapes). What each owns and the lock
+order are in docs/threads.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..camera import LatestFrame
+from ..camera.supervisor import CameraSupervisor
+from ..engine import Engine
+from ..notify import ServiceNotifier
+from .jobs import CommandQueue
+
+log = logging.getLogger(__name__)
+
+SAVE_RETRY_INTERVAL = 5.0  # seconds between attempts to save after a failed save
+IDLE_WAIT = 0.5  # seconds a loop waits for work before it looks after its other duties
+
+
+class RateMeter:
+    """Events per second over the last few seconds."""
+
+    def __init__(self, window: float = 3.0) -> None:
+        """Counts over the last ``window`` seconds."""
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def tick(self) -> None:
+        """One event now."""
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+
+    def rate(self) -> float:
+        """Events per second lately."""
+        now = time.monotonic()
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+        return len(self._times) / self.window
+
+
+def frame_loop(
+    stop: threading.Event,
+    frames: LatestFrame,
+    camera: CameraSupervisor,
+    engine: Engine,
+    notifier: ServiceNotifier,
+    meter: RateMeter,
+    rate: float,
+) -> None:
+    """Classify the newest frame at ``rate`` per second (0: every new frame) and keep the
+    supervisor's watchdog fed while the loop is healthy.
+
+    No frame because the camera is down (and retried) or its read blocks (and that is reported)
+    still counts as healthy; only a stuck loop (a hung predict, a deadlock) stops the keep-alive.
+    """
+    period = 1.0 / rate if rate > 0 else 0.0
+    next_due = time.monotonic()
+    last = 0
+    failures = 0
+    while not stop.is_set():
+        if period:
+            delay = next_due - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                break
+        frame = frames.wait_newer(last, timeout=IDLE_WAIT)
+        if frame is None:
+            if camera.frame_missing():
+                notifier.watchdog()
+            continue
+        camera.frame_arrived()
+        last = frame.number
+        try:
+            engine.frames.classify(frame)
+            failures = 0
+        except Exception:
+            failures += 1
+            if failures == 1 or failures % 100 == 0:
+                log.exception("classifying frame %d failed (%d in a row)", last, failures)
+        meter.tick()
+        notifier.watchdog()
+        if period:
+            next_due = max(next_due + period, time.monotonic())
+
+
+def trainer_loop(stop: threading.Event, engine: Engine, pace: float) -> None:
+    """While training is on, one epoch at a time, at most one every ``pace`` seconds; after a
+    cycle, the validation estimate; a failed save is retried now and then."""
+    trainer = engine.trainer
+    retry = SaveRetry(engine)
+    while not stop.is_set():
+        retry()
+        if not trainer.wait_until_training(IDLE_WAIT):
+            try:
+                trainer.finish_cycle()  # the validation estimate after a cycle
+            except Exception:
+                log.exception("the validation estimate failed")
+            continue
+        started = time.monotonic()
+        try:
+            trainer.run_epoch()
+        except Exception as exc:
+            log.exception("training failed; training is switched off")
+            trainer.stop(save=False)
+            engine.status.warn(f"training failed and was switched off: {exc}")
+        rest = pace - (time.monotonic() - started)
+        if rest > 0:
+            stop.wait(rest)
+
+
+class SaveRetry:
+    """A failed save (disk full, I/O error) kept the previous file: try again now and then,
+    and tell the status when the failure starts and ends."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Retries the saves of ``engine``'s store."""
+        self._engine = engine
+        self._reported: str | None = None  # the failure the status was last told of
+
+    def __call__(self) -> None:
+        """Retry when due; republish the status when the failure changed."""
+        store = self._engine.store
+        failed_at = store.last_failure
+        if store.error is not None and failed_at is not None:
+            if time.monotonic() - failed_at >= SAVE_RETRY_INTERVAL:
+                try:
+                    store.save(self._engine.model)
+                except Exception as exc:
+                    log.warning("saving the state failed again: %s", exc)
+        if store.error != self._reported:
+            self._reported = store.error
+            if store.error is not None:
+                log.error("%s", store.error)
+            self._engine.status.publish()
+
+
+def command_loop(stop: threading.Event, jobs: CommandQueue, idle: Callable[[], None]) -> None:
+    """Carry out queued commands one at a time; between them, ``idle()`` (the state's own
+    upkeep: loading what another process wrote, setting damaged rows aside)."""
+    while not stop.is_set():
+        job = jobs.next(IDLE_WAIT)
+        if job is None:
+            idle()
+            continue
+        jobs.run(job)
+
+
+def reload_if_changed_elsewhere(engine: Engine) -> None:
+    """`personalizer import` into a running daemon writes the database directly; the command
+    thread (where nothing else changes the state meanwhile) loads it."""
+    engine.set_aside_damaged()
+    store = engine.store
+    if not store.changed_elsewhere():
+        return
+    log.warning("the state database was changed by another process: loading it")
+    engine.trainer.stop(save=False)
+    try:
+        outcome = store.reload(engine.model, engine.status.progress)
+    except Exception as exc:
+        log.exception("loading the changed state failed")
+        engine.status.warn(f"loading the state another process wrote failed: {exc}")
+        return
+    for warning in outcome.warnings:
+        engine.status.warn(warning)
+    engine.after_load()
+    if outcome.merged:
+        engine.samples_changed()
+    engine.status.publish()
