@@ -87,8 +87,10 @@ class Engine:
     # --- rules that span the parts --------------------------------------------------------------
 
     def after_load(self) -> None:
-        """After the state was (re)loaded: an untrained head is imprinted, smoothing restarts."""
+        """After the state was (re)loaded: an untrained head is imprinted, the open-set test
+        is measured, smoothing restarts."""
         self.imprint_if_untrained()
+        self.model.open_set()
         self.frames.reset()
 
     def imprint_if_untrained(self) -> bool:

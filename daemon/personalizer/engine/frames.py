@@ -35,7 +35,9 @@ class FrameClassifier:
 
     def classify(self, frame: Frame) -> PredictionEvent | None:
         """Classify one frame; publish and return the smoothed prediction when one is due."""
-        result = self._model.classify(frame.image, self.unknown_label)
+        # The open-set test as last measured: the thread that changed the samples measures it
+        # again (Engine.samples_changed), so a frame never waits for the database.
+        result = self._model.classify(frame.image, self.unknown_label, current=False)
         with self._lock:
             smoothed = self._smoother.update(
                 result.scores, time.monotonic(), result.class_name, result.confidence, result.known

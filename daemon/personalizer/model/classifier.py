@@ -147,23 +147,32 @@ class Classifier:
         return _ranked(probabilities, slots)
 
     def decide(
-        self, probabilities: np.ndarray, bottleneck: np.ndarray, unknown_label: str
+        self,
+        probabilities: np.ndarray,
+        bottleneck: np.ndarray,
+        unknown_label: str,
+        current: bool = True,
     ) -> Classification:
-        """The class, or ``unknown_label`` when the open-set test says none of them."""
+        """The class, or ``unknown_label`` when the open-set test says none of them (see
+        :meth:`open_set` for ``current``)."""
         ranked = self.ranked(probabilities)
         scores = {p.class_name: p.confidence for p in ranked}
-        known, similarity = self.open_set().is_known(bottleneck)
+        known, similarity = self.open_set(current).is_known(bottleneck)
         if not known or not ranked or ranked[0].confidence <= 0.0:
             return Classification(unknown_label, 0.0, scores, False, similarity)
         top = ranked[0]
         return Classification(top.class_name, top.confidence, scores, True, similarity)
 
-    def open_set(self) -> Calibration:
+    def open_set(self, current: bool = True) -> Calibration:
         """The open-set test as calibrated on the current samples (cached until they change;
-        measured again only when they changed enough, see ``samples.Measured``)."""
+        measured again only when they changed enough, see ``samples.Measured``).
+
+        ``current=False`` takes the last calibration even when the samples changed since (it
+        is measured again by whoever changes them): the frame path never reads the database.
+        """
         version = self._samples.version
         cached = self._calibration
-        if cached is not None and cached[0] == version:
+        if cached is not None and (cached[0] == version or not current):
             return cached[2]
         slots = self._classes.slots
         sums, counts = self._samples.class_sums()

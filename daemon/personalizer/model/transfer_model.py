@@ -365,13 +365,16 @@ class TransferLearningModel:
         probabilities, _ = self._classifier.probabilities(self._preprocess(image), False)
         return self._classifier.ranked(probabilities)
 
-    def classify(self, image: Any, unknown_label: str = UNKNOWN) -> Classification:
+    def classify(
+        self, image: Any, unknown_label: str = UNKNOWN, current: bool = True
+    ) -> Classification:
         """Classify ``image`` and say whether it is one of the taught classes at all: an input
         far from every class's samples (open_set.py) is ``unknown_label`` with ``known``
-        False. With no samples at all, everything is unknown."""
+        False. With no samples at all, everything is unknown. ``current=False`` (the camera
+        path) uses the open-set test as last measured, without waiting to measure it again."""
         x = self._preprocess(image)
         probabilities, bottleneck = self._classifier.probabilities(x, True)
-        return self._classifier.decide(probabilities, bottleneck, unknown_label)
+        return self._classifier.decide(probabilities, bottleneck, unknown_label, current)
 
     def classify_bottleneck(
         self, bottleneck: np.ndarray, unknown_label: str = UNKNOWN
