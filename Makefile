@@ -17,7 +17,7 @@ XDIST := -n $(PYTEST_JOBS)
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
+.PHONY: all venvs test lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
 
 all: test
 
@@ -59,9 +59,15 @@ system-packages:
 	@bash scripts/ensure-system-packages.sh
 
 # --- checks ---------------------------------------------------------------------------------------
-lint: $(CONV)/.ready
+lint: $(CONV)/.ready $(BOARD)/.ready
 	$(CONV)/bin/ruff check converter daemon tests scripts
 	$(CONV)/bin/ruff format --check converter daemon tests scripts
+	$(BOARD)/bin/python scripts/generate-reference.py --check
+
+# The default config file and the docs' tables of config keys and commands are generated from
+# the daemon's models (daemon/personalizer/reference.py): rewrite them after changing a model.
+reference: $(BOARD)/.ready
+	$(BOARD)/bin/python scripts/generate-reference.py
 
 test-converter: $(CONV)/.ready
 	$(CONV)/bin/python -m pytest -q $(XDIST) tests/converter

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .commands.reference import commands_help
 
 if TYPE_CHECKING:
     from .config import Config
@@ -43,21 +44,13 @@ Start here:
   5. watch it:  mosquitto_sub -v -t 'personalizer/#'
 """
 
-EPILOG = """\
-MQTT commands (publish JSON to <topic_prefix>/cmd/<name>):
-  sample    {"class": "cup"}              take the current frame as a sample of "cup"
-  train     {"action": "start"|"stop"}    start or pause training
-  classify  {"image": "<base64 JPEG>"}    classify one image
-  reset     {"class": "cup"} | {"all": true}
-  save      {}                            write the state to disk now
-  class     {"add": "dog"} | {"rename": "dog", "to": "puppy"} | {"remove": "dog"}
-  samples   {"class"?: "cup", "offset"?: 0, "limit"?: 100}   list the samples
-  sample_delete {"id": 7} | relabel {"id": 7, "class": "pen"} | thumbnail {"id": 7}
-  evaluate  {}                            validation accuracy from the samples
-Results arrive on <topic_prefix>/cmd/<name>/result. Full reference: docs/daemon.md.
+EPILOG = (
+    commands_help()
+    + """
 
 exit status: 0 ok, 78 unusable configuration/credential/bundle/state folder, 1 other failure
 """
+)
 
 
 def _parser() -> argparse.ArgumentParser:

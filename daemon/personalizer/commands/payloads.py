@@ -11,7 +11,7 @@ command runs.
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import (
@@ -66,7 +66,17 @@ ClassField = Annotated[StrictStr, Field(alias="class", min_length=1)]
 
 
 class Payload(StrictModel):
-    """What every command takes: an optional ``request_id``, echoed in the result."""
+    """What every command takes: an optional ``request_id``, echoed in the result.
+
+    Each command's model documents itself for the generated references (commands/reference.py):
+    its docstring (what it does), ``payload`` and ``short`` (what to send, in full and on one
+    line), ``answer`` (the result's fields) and ``page`` (whether the web page sends it).
+    """
+
+    payload: ClassVar[str] = ""
+    answer: ClassVar[str] = ""
+    short: ClassVar[str] = ""
+    page: ClassVar[bool] = False
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -76,6 +86,15 @@ class Payload(StrictModel):
 class SamplePayload(Payload):
     """`sample`: take the current frame (or `image`) as a sample of class `class`."""
 
+    payload: ClassVar[str] = (
+        '`{"class": "cup"}` takes the current camera frame; `{"class": "cup", '
+        '"image": "<base64 JPEG/PNG/WebP>"}` uses that image (EXIF orientation '
+        "honoured)"
+    )
+    answer: ClassVar[str] = "`class`, `count`, `sample_id`"
+    short: ClassVar[str] = '{"class": "cup"}'
+    page: ClassVar[bool] = True
+
     command: Literal["sample"] = "sample"
     class_name: ClassField
     image: Annotated[Image | None, Field(repr=False)] = None
@@ -84,6 +103,11 @@ class SamplePayload(Payload):
 class TrainPayload(Payload):
     """`train`: start or stop (pause) the background trainer."""
 
+    payload: ClassVar[str] = '`{"action": "start"}` / `{"action": "stop"}`'
+    answer: ClassVar[str] = "`state`"
+    short: ClassVar[str] = '{"action": "start"|"stop"}'
+    page: ClassVar[bool] = True
+
     command: Literal["train"] = "train"
     action: Literal["start", "stop"]
 
@@ -91,12 +115,24 @@ class TrainPayload(Payload):
 class ClassifyPayload(Payload):
     """`classify`: classify one given image (the camera is not involved)."""
 
+    payload: ClassVar[str] = '`{"image": "<base64 JPEG/PNG/WebP>"}`'
+    answer: ClassVar[str] = "`class` (or unknown), `known`, `confidence`, `scores`"
+    short: ClassVar[str] = '{"image": "<base64 JPEG>"}'
+    page: ClassVar[bool] = False
+
     command: Literal["classify"] = "classify"
     image: Annotated[Image, Field(repr=False)]
 
 
 class ResetPayload(Payload):
     """`reset`: clear one class's samples, or (`all`) every sample and parameter."""
+
+    payload: ClassVar[str] = (
+        '`{"class": "cup"}` clears that class; `{"all": true}` clears every sample and parameter'
+    )
+    answer: ClassVar[str] = "`removed`, `samples`"
+    short: ClassVar[str] = '{"class": "cup"} | {"all": true}'
+    page: ClassVar[bool] = True
 
     command: Literal["reset"] = "reset"
     class_name: Annotated[StrictStr | None, Field(alias="class")] = None
@@ -112,6 +148,11 @@ class ResetPayload(Payload):
 class SavePayload(Payload):
     """`save`: write the state to disk now."""
 
+    payload: ClassVar[str] = "`{}`"
+    answer: ClassVar[str] = "`path`, `bytes`"
+    short: ClassVar[str] = "{}"
+    page: ClassVar[bool] = True
+
     command: Literal["save"] = "save"
 
 
@@ -122,6 +163,13 @@ class SamplesPayload(Payload):
     """`samples`: list the stored samples (ids, class, time, source), optionally of one class,
     a page at a time."""
 
+    payload: ClassVar[str] = '`{}`, optionally `"class"`, `"offset"` (0), `"limit"` (1-500, 100)'
+    answer: ClassVar[str] = (
+        "`samples` (`id`, `class`, `source`, `ts`, `image`), `total`, `offset`, `limit`, `counts`"
+    )
+    short: ClassVar[str] = '{"class"?: "cup", "offset"?: 0, "limit"?: 100}'
+    page: ClassVar[bool] = True
+
     command: Literal["samples"] = "samples"
     class_name: Annotated[StrictStr | None, Field(alias="class")] = None
     offset: Annotated[StrictInt, Field(ge=0)] = 0
@@ -131,12 +179,22 @@ class SamplesPayload(Payload):
 class SampleDeletePayload(Payload):
     """`sample_delete`: delete one sample."""
 
+    payload: ClassVar[str] = '`{"id": 7}`'
+    answer: ClassVar[str] = "`id`, `class`, `samples`"
+    short: ClassVar[str] = '{"id": 7}'
+    page: ClassVar[bool] = True
+
     command: Literal["sample_delete"] = "sample_delete"
     id: SampleId
 
 
 class RelabelPayload(Payload):
     """`relabel`: move one sample to another class."""
+
+    payload: ClassVar[str] = '`{"id": 7, "class": "pen"}`'
+    answer: ClassVar[str] = "`id`, `class`, `from`, `samples`"
+    short: ClassVar[str] = '{"id": 7, "class": "pen"}'
+    page: ClassVar[bool] = True
 
     command: Literal["relabel"] = "relabel"
     id: SampleId
@@ -146,12 +204,29 @@ class RelabelPayload(Payload):
 class ThumbnailPayload(Payload):
     """`thumbnail`: the stored JPEG of one sample (the only command that sends an image)."""
 
+    payload: ClassVar[str] = (
+        '`{"id": 7}`: the only command that sends an image off the board; switch it '
+        "off with `mqtt.commands`"
+    )
+    answer: ClassVar[str] = "`id`, `class`, `image` (base64 JPEG)"
+    short: ClassVar[str] = '{"id": 7}'
+    page: ClassVar[bool] = False
+
     command: Literal["thumbnail"] = "thumbnail"
     id: SampleId
 
 
 class ClassPayload(Payload):
     """`class`: add, rename or remove a class on the board."""
+
+    payload: ClassVar[str] = (
+        '`{"add": "dog"}` (a free slot), `{"rename": "dog", "to": "puppy"}` (keeps '
+        'its samples and what was learnt), `{"remove": "dog"}` (deletes its samples, '
+        "frees the slot)"
+    )
+    answer: ClassVar[str] = "`classes`, `capacity`"
+    short: ClassVar[str] = '{"add": "dog"} | {"rename": "dog", "to": "puppy"} | {"remove": "dog"}'
+    page: ClassVar[bool] = True
 
     command: Literal["class"] = "class"
     add: Annotated[StrictStr | None, Field(min_length=1)] = None
@@ -172,6 +247,11 @@ class ClassPayload(Payload):
 
 class EvaluatePayload(Payload):
     """`evaluate`: estimate the accuracy from the samples now (also published on metrics)."""
+
+    payload: ClassVar[str] = "`{}`"
+    answer: ClassVar[str] = "as `<root>/metrics`"
+    short: ClassVar[str] = "{}"
+    page: ClassVar[bool] = True
 
     command: Literal["evaluate"] = "evaluate"
 

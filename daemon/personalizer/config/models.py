@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, StrictBool, StrictInt, StrictStr
 
@@ -38,12 +38,24 @@ from .values import (
 )
 
 
-def _allowed(text: str) -> dict[str, str]:
-    return {"allowed": text}
+def setting(description: str, **rules: Any) -> Any:
+    """A config key's field: ``description`` is its comment in the config file and its line in
+    the docs (both generated from it, see config/reference.py). ``rules`` are pydantic's
+    (``ge=``, ``alias=``, ...) plus these extras, read by schema.py and config/reference.py:
+
+    - ``allowed``/``hint``: the wording of what the key accepts, in error messages;
+    - ``toml``: the value as the default config file shows it, when it is not the default's
+      plain TOML form (``num_threads = 0`` for None);
+    - ``commented``: shown commented out (optional keys whose absence means something);
+    - ``tables``: example ``[[section.key]]`` tables, shown commented out.
+    """
+    extra = {
+        k: rules.pop(k) for k in ("allowed", "hint", "toml", "commented", "tables") if k in rules
+    }
+    return Field(description=description, json_schema_extra=extra or None, **rules)
 
 
-def _hint(text: str) -> dict[str, str]:
-    return {"hint": text}
+PATH = "set it to a path (absolute, or relative to the config)"
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -54,24 +66,64 @@ class ModelConfig(StrictModel):
 
     bundle: Annotated[
         ConfigPath,
-        Field(
-            json_schema_extra=_allowed("set it to a path (absolute, or relative to the config)")
-        ),  # fmt: skip
+        setting(
+            "The bundle written by `tflite-transfer-convert` on a workstation: its folder or a "
+            ".zip of it.",
+            allowed=PATH,
+            toml='"/var/lib/personalizer/bundle"',
+        ),
     ]
-    classes: Names = ()
-    runtime: Literal["auto", "tflite_runtime", "ai_edge_litert", "tensorflow"] = "auto"
+    classes: Annotated[
+        Names,
+        setting(
+            "Names of the classes a new board starts with: at most as many as the bundle has "
+            "class slots (its --num_classes, e.g. 8 or 16). Classes are added, renamed and "
+            "removed on the board (the web page, cmd/class); those changes are kept in the "
+            "state and this list is not read again once the board has a state. Empty: the "
+            "bundle's own class names."
+        ),
+    ] = ()
+    runtime: Annotated[
+        Literal["auto", "tflite_runtime", "ai_edge_litert", "tensorflow"],
+        setting(
+            'The TFLite interpreter package: "auto" (tflite_runtime, then ai_edge_litert, then '
+            'tensorflow), "tflite_runtime", "ai_edge_litert" or "tensorflow".'
+        ),
+    ] = "auto"
     num_threads: Annotated[
         StrictInt | None,
-        Field(
-            ge=0, le=64, json_schema_extra=_hint(" (0: one less than the number of cores, 1 to 4)")
-        ),  # fmt: skip
+        setting(
+            "Threads of the base model's interpreter. 0: one less than the number of cores (at "
+            "least 1, at most 4), which leaves a core to the camera, MQTT and the trainer: a "
+            "base model that has to share its cores with them slows down far more than the one "
+            "thread it gives up.",
+            ge=0,
+            le=64,
+            hint=" (0: one less than the number of cores, 1 to 4)",
+            toml="0",
+        ),
         AfterValidator(lambda n: n or None),
     ] = None
     delegate: Annotated[
-        Literal["none", "edgetpu"] | None, AfterValidator(lambda d: None if d == "none" else d)
+        Literal["none", "edgetpu"] | None,
+        setting(
+            '"none" runs everything on the CPU; "edgetpu" runs the base model on a Coral Edge '
+            "TPU (falls back to the CPU, with a warning, when no Edge TPU is found). The "
+            "bundle's bottleneck_edgetpu.tflite (tflite-transfer-convert --edgetpu) is used "
+            "when present.",
+            toml='"none"',
+        ),
+        AfterValidator(lambda d: None if d == "none" else d),
     ] = None
-    # Which Edge TPU: "usb", "pci", ":0", "usb:1"; None: the first found.
-    device: EdgeTpuDevice = None
+    device: Annotated[
+        EdgeTpuDevice,
+        setting(
+            'With delegate = "edgetpu": which one, as libedgetpu names them: "usb", "pci", ":0" '
+            '(the first found), "usb:1". Leave it out to take the first Edge TPU found.',
+            toml='"usb"',
+            commented=True,
+        ),
+    ] = None
 
     @property
     def base_threads(self) -> int:
@@ -83,12 +135,50 @@ class ModelConfig(StrictModel):
 class CameraConfig(StrictModel):
     """`[camera]`: where frames come from."""
 
-    source: Literal["auto", "picamera2", "opencv", "replay"] = "auto"
-    device: CameraDevice = "/dev/video0"
-    path: ConfigPath = None
-    width: Annotated[StrictInt, Field(ge=16, le=8192)] = 640
-    height: Annotated[StrictInt, Field(ge=16, le=8192)] = 480
-    fps: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
+    source: Annotated[
+        Literal["auto", "picamera2", "opencv", "replay"],
+        setting(
+            'Where frames come from: "auto" (picamera2, then OpenCV, then replay if `path` is '
+            'set), "picamera2" (Raspberry Pi camera module), "opencv" (USB camera, Coral Dev '
+            'Board camera) or "replay" (a folder of JPEG/PNG images, or a video file, played in '
+            "a loop: for testing)."
+        ),
+    ] = "auto"
+    device: Annotated[
+        CameraDevice,
+        setting('OpenCV camera: a device path such as "/dev/video0", or its index (0).'),
+    ] = "/dev/video0"
+    path: Annotated[
+        ConfigPath,
+        setting(
+            "Replay: a folder of .jpg/.jpeg/.png images (played in name order) or a video file "
+            "(needs OpenCV). Empty: no replay.",
+            allowed=PATH,
+            toml='""',
+        ),
+    ] = None
+    width: Annotated[
+        StrictInt,
+        setting(
+            "Frame size asked of the camera. Leave width and height out (the default) and the "
+            "camera delivers the smallest frames that cover the model's input (picamera2: the "
+            "ISP scales to exactly the model's size; USB cameras: the smallest mode at or above "
+            "it; replay: images scaled to it), which costs the least CPU. Set them for larger "
+            "frames (the web page's live view); replayed images are then scaled down to fit.",
+            ge=16,
+            le=8192,
+            commented=True,
+        ),
+    ] = 640
+    height: Annotated[StrictInt, setting("See width.", ge=16, le=8192, commented=True)] = 480
+    fps: Annotated[
+        float,
+        setting(
+            "Frames per second asked of the camera (replay plays at exactly this rate).",
+            gt=0.0,
+            le=1000.0,
+        ),
+    ] = 10.0
 
     @property
     def explicit_size(self) -> tuple[int, int] | None:
@@ -104,35 +194,95 @@ class InferenceConfig(StrictModel):
 
     rate: Annotated[
         float,
-        Field(
+        setting(
+            "Classifications per second, on the newest frame; 0 classifies every new frame.",
             ge=0.0,
             le=1000.0,
-            json_schema_extra=_hint(" (classifications per second; 0 = every frame)"),
-        ),  # fmt: skip
+            hint=" (classifications per second; 0 = every frame)",
+        ),
     ] = 5.0
-    min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6
-    agree_frames: Annotated[StrictInt, Field(ge=1, le=1000)] = 3
+    min_confidence: Annotated[
+        float,
+        setting(
+            "A class is announced only after it was the top class with at least this "
+            "probability...",
+            ge=0.0,
+            le=1.0,
+        ),
+    ] = 0.6
+    agree_frames: Annotated[
+        StrictInt,
+        setting(
+            "...in this many consecutive classified frames (1 announces every confident frame).",
+            ge=1,
+            le=1000,
+        ),
+    ] = 3
     publish_interval: Annotated[
-        float, Field(ge=0.0, le=86400.0, json_schema_extra=_hint(" seconds"))
+        float,
+        setting(
+            "An unchanged class is republished at most every this many seconds; a new class is "
+            "published at once. 0 publishes every classified frame.",
+            ge=0.0,
+            le=86400.0,
+            hint=" seconds",
+        ),
     ] = 1.0
-    # What a frame of none of the taught classes is called (predictions, cmd/classify, HA).
-    unknown_label: ClassName = "unknown"
+    unknown_label: Annotated[
+        ClassName,
+        setting(
+            "The class reported for a frame that is none of the taught classes (it is far from "
+            "all of their samples; the threshold is measured on the samples). Published like a "
+            'class, with "known": false.'
+        ),
+    ] = "unknown"
 
 
 class TrainingConfig(StrictModel):
     """`[training]`: the background trainer."""
 
     epochs_per_cycle: Annotated[
-        StrictInt, Field(ge=0, le=1_000_000, json_schema_extra=_hint(" (0 = until stopped)"))
+        StrictInt,
+        setting(
+            "Epochs per training cycle: `cmd/train start` (or the train button) trains this "
+            "many epochs, then stops by itself. 0 trains until `cmd/train stop`.",
+            ge=0,
+            le=1_000_000,
+            hint=" (0 = until stopped)",
+        ),
     ] = 0
     min_epoch_interval: Annotated[
-        float, Field(ge=0.0, le=3600.0, json_schema_extra=_hint(" seconds"))
+        float,
+        setting(
+            "Minimum seconds from the start of one epoch to the start of the next. Leaves CPU "
+            "time for inference and keeps <root>/loss to a readable rate; 0 trains flat out.",
+            ge=0.0,
+            le=3600.0,
+            hint=" seconds",
+        ),
     ] = 0.2
     autosave_interval: Annotated[
-        float, Field(ge=1.0, le=86400.0, json_schema_extra=_hint(" seconds"))
+        float,
+        setting(
+            "While training, the state is saved at most this often (seconds); it is always "
+            "saved when training stops and on shutdown, and every sample is stored at once.",
+            ge=1.0,
+            le=86400.0,
+            hint=" seconds",
+        ),
     ] = 30.0
-    auto_start: StrictBool = False
-    imprint: StrictBool = True
+    auto_start: Annotated[
+        StrictBool,
+        setting("Start training when the daemon starts, if the saved state has samples."),
+    ] = False
+    imprint: Annotated[
+        StrictBool,
+        setting(
+            "Until the head is trained for the first time, set it from the mean of each "
+            'class\'s samples after every new sample ("weight imprinting"), so predictions are '
+            "useful at once. Only for bundles whose head is one softmax layer; others ignore it."
+        ),
+    ] = True
 
 
 class PasswordSection(StrictModel):
@@ -162,38 +312,135 @@ class PasswordSection(StrictModel):
 class MqttConfig(PasswordSection):
     """`[mqtt]`: the broker connection and the topics."""
 
-    host: Host = "localhost"
-    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 1883
-    topic_prefix: TopicPrefix = ""
-    client_id: Annotated[
-        StrictStr, AfterValidator(lambda v: v or f"personalizer-{socket.gethostname()}")
+    host: Annotated[Host, setting("The broker's host name or address.")] = "localhost"
+    port: Annotated[StrictInt, setting("The broker's port.", ge=1, le=65535)] = 1883
+    topic_prefix: Annotated[
+        TopicPrefix, setting('Root of every topic. Empty means "personalizer/<hostname>".')
     ] = ""
-    username: StrictStr = ""
-    password_file: ConfigPath = None
-    password_credential: CredentialName = "mqtt_password"
-    tls: StrictBool = False
-    ca: ConfigPath = None
-    cert: ConfigPath = None
-    key: ConfigPath = None
-    qos: Annotated[StrictInt, Field(ge=0, le=2)] = 1
-    keepalive: Annotated[StrictInt, Field(ge=5, le=3600, json_schema_extra=_hint(" seconds"))] = 60
-    homeassistant_discovery: StrictBool = False
-    discovery_prefix: DiscoveryPrefix = "homeassistant"
-    max_payload_bytes: Annotated[StrictInt, Field(ge=1024, le=256 * 1024 * 1024)] = 2 * 1024 * 1024
-    max_image_pixels: Annotated[StrictInt, Field(ge=1024, le=100_000_000)] = 4096 * 4096
-    # The MQTT commands this daemon accepts; () makes it read-only (no command subscription).
-    commands: Commands = COMMAND_NAMES
+    client_id: Annotated[
+        StrictStr,
+        setting(
+            'MQTT client id; empty means "personalizer-<hostname>". Must be unique on the broker.'
+        ),
+        AfterValidator(lambda v: v or f"personalizer-{socket.gethostname()}"),
+    ] = ""
+    username: Annotated[StrictStr, setting("User name, if the broker wants one.")] = ""
+    password_file: Annotated[
+        ConfigPath,
+        setting(
+            "A file holding the password (only its first line's newline is stripped). Leave "
+            "empty to use the systemd credential below. The password is never logged.",
+            allowed=PATH,
+            toml='""',
+        ),
+    ] = None
+    password_credential: Annotated[
+        CredentialName,
+        setting(
+            "Name of the systemd credential holding the password (LoadCredential=mqtt_password:"
+            "/path in the unit); read from $CREDENTIALS_DIRECTORY/<name> when password_file is "
+            "empty. An empty file (as scripts/install.sh creates when the broker needs no "
+            'password) means "no password".'
+        ),
+    ] = "mqtt_password"
+    tls: Annotated[
+        StrictBool,
+        setting(
+            "Use TLS. Setting `ca` or `cert` turns it on too; with `ca` empty the system CAs "
+            "are used."
+        ),
+    ] = False
+    ca: Annotated[
+        ConfigPath,
+        setting(
+            "PEM file of the CA that signed the broker's certificate (empty: the system CAs).",
+            allowed=PATH,
+            toml='""',
+        ),
+    ] = None
+    cert: Annotated[
+        ConfigPath,
+        setting("PEM file of a client certificate (with `key`).", allowed=PATH, toml='""'),
+    ] = None
+    key: Annotated[
+        ConfigPath,
+        setting("PEM file of the client certificate's private key.", allowed=PATH, toml='""'),
+    ] = None
+    qos: Annotated[
+        StrictInt,
+        setting(
+            "QoS of status, sample events and command results (0, 1 or 2). Predictions and loss "
+            "are a stream and always use QoS 0.",
+            ge=0,
+            le=2,
+        ),
+    ] = 1
+    keepalive: Annotated[
+        StrictInt,
+        setting("Seconds between keep-alive pings.", ge=5, le=3600, hint=" seconds"),
+    ] = 60
+    homeassistant_discovery: Annotated[
+        StrictBool,
+        setting(
+            "Publish Home Assistant MQTT discovery configs (retained) so the board shows up as "
+            "a device."
+        ),
+    ] = False
+    discovery_prefix: Annotated[
+        DiscoveryPrefix,
+        setting("Home Assistant's discovery prefix (its MQTT integration setting)."),
+    ] = "homeassistant"
+    max_payload_bytes: Annotated[
+        StrictInt,
+        setting(
+            "Commands larger than this many bytes are refused (an image in a command is base64, "
+            "~4/3 of the file size).",
+            ge=1024,
+            le=256 * 1024 * 1024,
+        ),
+    ] = 2 * 1024 * 1024
+    max_image_pixels: Annotated[
+        StrictInt,
+        setting(
+            "Images in commands with more pixels than this are refused before they are decoded.",
+            ge=1024,
+            le=100_000_000,
+        ),
+    ] = 4096 * 4096
+    commands: Annotated[
+        Commands,
+        setting(
+            "Which commands (<root>/cmd/<name>) this daemon accepts: true (all), false (a "
+            "read-only daemon: it does not subscribe to commands at all, so nobody on the broker "
+            'can change it), or a list such as ["sample", "train"] (the others get ok: false '
+            "naming this key). Buttons and the web page are not affected. The commands: "
+            + ", ".join(COMMAND_NAMES)
+            + ".",
+            toml="true",
+        ),
+    ] = COMMAND_NAMES
 
 
 class StateConfig(StrictModel):
     """`[state]`: where samples and parameters are kept between runs."""
 
-    dir: Annotated[ConfigPath, AfterValidator(lambda p: p or Path("/var/lib/personalizer"))] = Path(
-        "/var/lib/personalizer"
-    )
-    # Keep a JPEG of each sample's model-input crop (10-20 KB): for thumbnails and to embed
-    # the samples again when the bundle changes. false: no images leave the camera frame.
-    store_images: StrictBool = True
+    dir: Annotated[
+        ConfigPath,
+        setting(
+            "Where samples, parameters and optimizer state are kept (created 0700; systemd's "
+            "StateDirectory=personalizer gives /var/lib/personalizer).",
+            allowed=PATH,
+        ),
+        AfterValidator(lambda p: p or Path("/var/lib/personalizer")),
+    ] = Path("/var/lib/personalizer")
+    store_images: Annotated[
+        StrictBool,
+        setting(
+            "Keep a JPEG (10-20 KB) of the model's view of each sample: the gallery's "
+            "thumbnails, and the samples can be embedded again when you install another bundle. "
+            "false keeps no images (then a new bundle means new samples)."
+        ),
+    ] = True
 
 
 class PinAssignment(StrictModel):
@@ -201,43 +448,101 @@ class PinAssignment(StrictModel):
 
     class_name: Annotated[
         ClassName,
-        Field(alias="class", json_schema_extra=_allowed("must be the name of one of the classes")),
+        Field(
+            alias="class", json_schema_extra={"allowed": "must be the name of one of the classes"}
+        ),
     ]
-    pin: Annotated[Pin, Field(json_schema_extra=_allowed(f"set it to {PIN_HINT}"))]
+    pin: Annotated[Pin, Field(json_schema_extra={"allowed": f"set it to {PIN_HINT}"})]
 
 
 Assignments = Annotated[tuple[PinAssignment, ...], Field(strict=False)]
 
 
-class GpioConfig(StrictModel):
-    """`[gpio]`: buttons and LEDs through gpiozero."""
+def _pin_tables(name: str, pins: tuple[int, int]) -> str:
+    return "".join(
+        f'[[gpio.{name}]]\nclass = "{c}"\npin = {p}\n'
+        for c, p in zip(("cup", "pen"), pins, strict=True)
+    )
 
-    enabled: StrictBool = False
-    pin_factory: Literal["auto", "lgpio", "rpigpio", "mock"] = "auto"
+
+class GpioConfig(StrictModel):
+    """`[gpio]`: buttons and LEDs through gpiozero. Pins are BCM GPIO numbers (17 = GPIO17,
+    header pin 11) or gpiozero pin names ("GPIO17", "BOARD11"). Wire each button between its
+    pin and GND."""
+
+    enabled: Annotated[StrictBool, setting("Buttons and LEDs on GPIO pins (gpiozero).")] = False
+    pin_factory: Annotated[
+        Literal["auto", "lgpio", "rpigpio", "mock"],
+        setting(
+            '"auto" lets gpiozero pick (lgpio on a Pi 5, RPi.GPIO on older Pis); "lgpio", '
+            '"rpigpio" force one; "mock" runs without hardware (tests, the simulator).'
+        ),
+    ] = "auto"
     class_buttons: Annotated[
         Assignments,
-        Field(
-            json_schema_extra=_allowed(
-                'must be [[gpio.class_buttons]] tables, each with class = "cup" and pin = 17'
-            )
-        ),  # fmt: skip
+        setting(
+            "One button per class: a press takes the current frame as a sample of that class.",
+            allowed='must be [[gpio.class_buttons]] tables, each with class = "cup" and pin = 17',
+            tables=_pin_tables("class_buttons", (17, 27)),
+        ),
     ] = ()
-    train_button: Pin | None = None
-    reset_button: Pin | None = None
-    pull_up: StrictBool = True
-    bounce_time: Annotated[float, Field(ge=0.0, le=1.0, json_schema_extra=_hint(" (seconds)"))] = (
-        0.05
-    )
-    hold_time: Annotated[float, Field(ge=0.5, le=30.0, json_schema_extra=_hint(" (seconds)"))] = 3.0
+    train_button: Annotated[
+        Pin | None,
+        setting(
+            "Start/pause training (toggles). Leave it out when not wired.",
+            toml="22",
+            commented=True,
+        ),
+    ] = None
+    reset_button: Annotated[
+        Pin | None,
+        setting(
+            "Hold to clear everything. Leave it out when not wired.", toml="23", commented=True
+        ),
+    ] = None
+    pull_up: Annotated[
+        StrictBool,
+        setting(
+            "true: buttons connect the pin to GND when pressed (the Pi's internal pull-up is used)."
+        ),
+    ] = True
+    bounce_time: Annotated[
+        float,
+        setting(
+            "Seconds during which further edges of a button are ignored (contact bounce).",
+            ge=0.0,
+            le=1.0,
+            hint=" (seconds)",
+        ),
+    ] = 0.05
+    hold_time: Annotated[
+        float,
+        setting(
+            "Seconds the reset button must be held to clear every sample and parameter. A short "
+            "press does nothing harmful.",
+            ge=0.5,
+            le=30.0,
+            hint=" (seconds)",
+        ),
+    ] = 3.0
     class_leds: Annotated[
         Assignments,
-        Field(
-            json_schema_extra=_allowed(
-                'must be [[gpio.class_leds]] tables, each with class = "cup" and pin = 17'
-            )
-        ),  # fmt: skip
+        setting(
+            "Optional: one LED per class, lit while that class is the prediction.",
+            allowed='must be [[gpio.class_leds]] tables, each with class = "cup" and pin = 17',
+            tables=_pin_tables("class_leds", (5, 6)),
+        ),
     ] = ()
-    status_led: Pin | None = None
+    status_led: Annotated[
+        Pin | None,
+        setting(
+            "The status LED: blinks once per captured sample, pulses while training, blinks "
+            "fast while something is wrong (camera down, a warning), flashes three times after "
+            "a reset.",
+            toml="24",
+            commented=True,
+        ),
+    ] = None
 
     def pins(self) -> list[int | str]:
         """Every pin this configuration uses."""
@@ -251,12 +556,52 @@ class GpioConfig(StrictModel):
 class WebConfig(PasswordSection):
     """`[web]`: the board's own web page (camera, scores, samples, training)."""
 
-    enabled: StrictBool = False
-    listen: Listen = "0.0.0.0:8080"
-    password_file: ConfigPath = None
-    password_credential: CredentialName = "web_password"
-    tls_cert: ConfigPath = None
-    tls_key: ConfigPath = None
+    enabled: Annotated[
+        StrictBool,
+        setting(
+            "The board's own web page: the camera, the scores, a button per class, training, "
+            'samples and classes, from a phone or a laptop (see docs/daemon.md, "The web page").'
+        ),
+    ] = False
+    listen: Annotated[
+        Listen,
+        setting(
+            'Address and port to listen on. "0.0.0.0:8080" is every network; "127.0.0.1:8080" '
+            'this board only; "[::]:8080" IPv6 too. Without a password the page listens on '
+            "127.0.0.1 only, whatever this says."
+        ),
+    ] = "0.0.0.0:8080"
+    password_file: Annotated[
+        ConfigPath,
+        setting(
+            "A file holding the page's password (its trailing newline is stripped). Leave empty "
+            "to use the systemd credential below. The password is never logged.",
+            allowed=PATH,
+            toml='""',
+        ),
+    ] = None
+    password_credential: Annotated[
+        CredentialName,
+        setting(
+            "Name of the systemd credential holding the password (LoadCredential=web_password:"
+            "/path in the unit); read from $CREDENTIALS_DIRECTORY/<name> when password_file is "
+            'empty. An empty file (as scripts/install.sh creates) means "no password": then the '
+            "page is reachable from this board only (127.0.0.1), e.g. through "
+            "`ssh -L 8080:127.0.0.1:8080 pi@board`."
+        ),
+    ] = "web_password"
+    tls_cert: Annotated[
+        ConfigPath,
+        setting(
+            "HTTPS: a PEM certificate (with tls_key; both, or neither). Session cookies are then "
+            "marked Secure.",
+            allowed=PATH,
+            toml='""',
+        ),
+    ] = None
+    tls_key: Annotated[
+        ConfigPath, setting("HTTPS: the certificate's private key.", allowed=PATH, toml='""')
+    ] = None
 
     @property
     def tls(self) -> bool:

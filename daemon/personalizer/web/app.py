@@ -39,6 +39,7 @@ from aiohttp import web
 
 from ..camera import LatestFrame
 from ..commands import COMMAND_NAMES, Command, CommandError, reply
+from ..commands.reference import PAGE_COMMANDS
 from ..config import WebConfig
 from .auth import SESSION_LIFETIME, LoginThrottle, Sessions, WebSession, password_matches
 from .auth import tokens_match as _tokens_match
@@ -49,18 +50,8 @@ log = logging.getLogger(__name__)
 
 COOKIE = "personalizer_session"
 CSRF_HEADER = "X-CSRF-Token"
-# The commands the page sends; `classify` (an uploaded image) is not among them.
-WEB_COMMANDS = (
-    "sample",
-    "train",
-    "reset",
-    "save",
-    "samples",
-    "sample_delete",
-    "relabel",
-    "class",
-    "evaluate",
-)
+# The commands the page sends (`classify` of an uploaded image is not among them).
+WEB_COMMANDS = PAGE_COMMANDS
 COMMAND_TIMEOUT = 30.0  # seconds a command may take before the page is told it timed out
 FRAME_WAIT = 2.0  # seconds /api/frame waits for a newer frame before answering 204
 FRAME_POLL = 0.02  # seconds between looks at the newest frame while waiting
