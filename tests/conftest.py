@@ -16,6 +16,17 @@ import pytest
 from tests.support.broker import Broker
 from tests.support.daemon_harness import CLASSES, Daemon, start_daemon, stop
 
+# Tests that use these run a real mosquitto (and mostly the daemon as a subprocess): marked
+# `broker`, they stay out of the fast lane (`make test-fast` runs -m "not broker").
+BROKER_FIXTURES = {"broker", "run_daemon", "daemons"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a broker (see BROKER_FIXTURES)."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
+
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:

@@ -56,6 +56,10 @@ PREFIX = "test-arm64:"
 _print_lock = threading.Lock()
 
 
+# pytest-timeout for the lane's tests: emulated Python is 20-50x slower than the host.
+EMULATED_TIMEOUT = 2400
+
+
 def say(text: str) -> None:
     """Print one progress line (whole, even from two threads)."""
     with _print_lock:
@@ -192,7 +196,7 @@ def build_bundles(done: threading.Event, result: dict[str, str]) -> None:
         with log.open("w") as out:
             code = subprocess.run(
                 [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                 "--setup-only", *RUNTIME_TESTS],
+                 "--timeout", str(EMULATED_TIMEOUT), "--setup-only", *RUNTIME_TESTS],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False,
             ).returncode  # fmt: skip
         if code != 0:
@@ -252,7 +256,7 @@ def run_tests(suite: Suite, root: Chroot, outcome: Outcome) -> None:
     with root.mounted(), log.open("w") as out:
         code = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA",
-             "--durations=5", *suite.test_files()],
+             "--timeout", str(EMULATED_TIMEOUT), "--durations=5", *suite.test_files()],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
         ).returncode  # fmt: skip
     outcome.test_log = log

@@ -1,0 +1,111 @@
+"""Every command's handler, in this process: the engine with a real model and state database,
+and a recording event sink in place of MQTT (tests/support/engine.py). Milliseconds each; the
+same commands over a real broker are in test_daemon_commands.py."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+
+import pytest
+
+from personalizer.commands import Command, CommandError, CommandLimits
+from personalizer.service.jobs import CommandQueue, Job
+from tests.support import photos
+from tests.support.engine import CLASSES, engine_rig
+
+
+@pytest.fixture
+def rig(tmp_path: Path, bundle: Path):
+    return engine_rig(tmp_path, bundle)
+
+
+def refused(rig, name: str, fields: dict) -> str:
+    with pytest.raises(CommandError) as caught:
+        rig.run(name, fields)
+    return caught.value.reason
+
+
+def test_sample_takes_the_camera_frame_or_the_given_image(rig) -> None:
+    assert "no camera frame yet" in refused(rig, "sample", {"class": "cat"})
+    rig.show(photos.photo("cat"))
+    first = rig.run("sample", {"class": "cat"}, "button")
+    second = rig.run("sample", {"class": "cat", "image": photos.variant("cat", 1)})
+    assert (first["count"], second["count"]) == (1, 2)
+    assert second["sample_id"] > first["sample_id"]
+    events = rig.events.of("sample")
+    assert [(e.class_name, e.count, e.source) for e in events] == [
+        ("cat", 1, "button"),
+        ("cat", 2, "mqtt"),
+    ]
+    assert rig.events.last("status").samples["cat"] == 2
+    assert rig.store.db.samples.counts() == {0: 2}  # durable before the answer
+    assert 'unknown class "dog"' in refused(rig, "sample", {"class": "dog"})
+
+
+def test_listing_deleting_relabelling_and_thumbnails(rig) -> None:
+    for name in ("cat", "cat", "coffee"):
+        rig.run("sample", {"class": name, "image": photos.photo(name)})
+    listing = rig.run("samples", {"class": "cat"})
+    assert listing["total"] == 2 and [s["class"] for s in listing["samples"]] == ["cat", "cat"]
+    first = listing["samples"][0]["id"]
+    moved = rig.run("relabel", {"id": first, "class": "rocket"})
+    assert moved["from"] == "cat" and moved["samples"]["rocket"] == 1
+    jpeg = base64.b64decode(rig.run("thumbnail", {"id": first})["image"])
+    assert jpeg[:2] == b"\xff\xd8"
+    assert rig.run("sample_delete", {"id": first})["samples"]["rocket"] == 0
+    assert "there is no sample" in refused(rig, "sample_delete", {"id": first})
+
+
+def test_class_changes_reset_and_what_the_status_says(rig) -> None:
+    rig.run("sample", {"class": "coffee", "image": photos.photo("coffee")})
+    assert rig.run("class", {"rename": "coffee", "to": "tea"})["classes"][1] == "tea"
+    assert rig.run("class", {"remove": "tea"})["classes"] == ["cat", "rocket", "astronaut"]
+    assert rig.run("class", {"add": "lamp"})["classes"] == ["cat", "lamp", "rocket", "astronaut"]
+    assert "room for 4 classes" in refused(rig, "class", {"add": "mug"})
+    rig.run("sample", {"class": "lamp", "image": photos.photo("coffee")})
+    assert rig.run("reset", {"class": "lamp"})["removed"] == 1
+    rig.run("sample", {"class": "cat", "image": photos.photo("cat")})
+    assert rig.run("reset", {"all": True})["samples"] == dict.fromkeys(
+        ["cat", "lamp", "rocket", "astronaut"], 0
+    )
+    assert rig.events.last("status").classes == ("cat", "lamp", "rocket", "astronaut")
+
+
+def test_train_save_evaluate_and_classify(rig) -> None:
+    assert "no samples to train on" in refused(rig, "train", {"action": "start"})
+    for name in CLASSES:
+        for i in range(3):
+            rig.run("sample", {"class": name, "image": photos.variant(name, i)})
+    assert rig.run("train", {"action": "start"})["state"] == "training"
+    rig.engine.trainer.run_epoch()
+    assert rig.events.last("loss").epoch == 1
+    assert rig.run("train", {"action": "stop"})["state"] == "idle"
+    assert rig.run("save", {})["bytes"] > 0
+    report = rig.run("evaluate", {})
+    assert report["samples"] == 12 and rig.events.last("metrics").samples == 12
+    result = rig.run("classify", {"image": photos.photo("rocket")})
+    assert result["class"] in (*CLASSES, "unknown") and set(result["scores"]) == set(CLASSES)
+
+
+def test_the_command_queue_answers_every_job_and_refuses_when_full_or_stopping(rig) -> None:
+    stop = threading.Event()
+    limits = CommandLimits(4096 * 4096, 2 * 1024 * 1024)
+    jobs = CommandQueue(rig.engine.execute, limits, stop)
+    answers: list[dict] = []
+    assert jobs.put(Job("samples", b'{"request_id": 7}', None, answers.append))
+    assert jobs.put(Job("nope", b"{}", None, answers.append))
+    assert jobs.put(Job("x", None, Command.local("save", {}, "web"), answers.append))
+    while (job := jobs.next(0.01)) is not None:
+        jobs.run(job)
+    assert answers[0]["ok"] and answers[0]["request_id"] == 7
+    assert not answers[1]["ok"] and 'unknown command "nope"' in answers[1]["error"]
+    assert answers[2]["ok"] and answers[2]["bytes"] > 0
+    while jobs.put(Job("save", b"{}", None, answers.append)):
+        pass
+    assert answers[-1] == {"ok": False, "error": answers[-1]["error"], "request_id": None}
+    assert "busy" in answers[-1]["error"]
+    stop.set()
+    assert not jobs.put(Job("save", b"{}", None, answers.append))
+    assert "stopping" in answers[-1]["error"]
