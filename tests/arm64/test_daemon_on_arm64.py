@@ -104,6 +104,20 @@ def _sample(watch: MqttWatch, name: str, index: int) -> dict:
     return result
 
 
+def assert_quiet(log: str) -> None:
+    """The installed daemon's log holds no warning, error or traceback: a board's journal shows
+    only what is worth a look (numpy 2 on arm64 once logged three spurious floating-point
+    warnings per sample)."""
+    noisy = [
+        line
+        for line in log.splitlines()
+        if line.startswith(("WARNING ", "ERROR ", "CRITICAL "))
+        or "Traceback" in line
+        or "Warning:" in line
+    ]
+    assert not noisy, "the daemon's log is not quiet:\n" + "\n".join(noisy)
+
+
 def test_config_checks_as_the_service_user(board: Board) -> None:
     done = board.root.run(
         [f"{VENV}/bin/personalizer", "check-config", "--config", CONFIG],
@@ -150,6 +164,7 @@ def test_installed_daemon_learns_over_mqtt_and_keeps_its_samples_across_a_restar
             since = watch.mark()
             code, seconds = service.terminate(timeout=120)
             assert code == 0, service.log()
+            assert_quiet(service.log())
             offline = watch.wait_for("availability", since=since, timeout=30)
             assert offline.text == "offline"
             print(f"{board.suite.name}: SIGTERM to exit 0 in {seconds:.1f} s")
@@ -169,5 +184,6 @@ def test_installed_daemon_learns_over_mqtt_and_keeps_its_samples_across_a_restar
             after = watch.command("classify", {"image": probe}, timeout=COMMAND_TIMEOUT)
             assert after["scores"] == before["scores"]  # the very parameters it trained
             assert again.terminate(timeout=120)[0] == 0, again.log()
+            assert_quiet(again.log())
         finally:
             again.close()

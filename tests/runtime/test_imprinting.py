@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,20 @@ def test_mlp_head_cannot_be_imprinted(make_model, mlp_bundle) -> None:
     _add(model, 1)
     with pytest.raises(NotImprintableError, match="single dense softmax"):
         model.initialize_from_samples()
+
+
+def test_floating_point_flags_of_the_products_never_reach_the_log() -> None:
+    # numpy 2 on arm64 raises spurious divide/overflow/invalid flags from its BLAS; here a
+    # sample that really overflows float32 stands in for them: no warning, a finite scale.
+    from personalizer.model.imprinting import imprint
+    from personalizer.model.samples import class_sums
+
+    rng = np.random.default_rng(0)
+    rows = [rng.uniform(0, 1, 64).astype(np.float32) for _ in range(6)]
+    rows.append(np.full(64, 3e38, dtype=np.float32))  # its logits overflow
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    sums, counts = class_sums(rows[:6], labels[:6], 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        made = imprint(sums, counts, rows, labels)
+    assert np.isfinite(made.scale) and made.scale > 0

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import NoSamplesError
+from .numerics import finite_rows, matmul
 from .samples import Measured, SampleSet, SampleSnapshot, class_sums
 
 TARGET_CONFIDENCE = 0.9
@@ -101,7 +102,10 @@ def _measured_scale(
         part = chosen[begin : begin + SCALE_CHUNK]
         rows = np.stack([np.asarray(bottlenecks[i]).reshape(-1) for i in part])
         out = logits[begin : begin + len(part)]
-        np.matmul(rows.astype(np.float32, copy=False), kernel, out=out)
+        matmul(rows.astype(np.float32, copy=False), kernel, out=out)
+    # A sample whose logits are not finite (a damaged bottleneck) says nothing about the scale.
+    usable = finite_rows(logits)
+    logits, chosen = logits[usable], chosen[usable]
     return _confident_scale(logits.astype(np.float64), labels[chosen], kernel.shape[1])
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .numerics import matmul
+
 QUANTILE = 0.02
 SPREAD = 1.5
 MAX_PER_CLASS = 64
@@ -59,7 +61,8 @@ class Calibration:
         norm = float(np.linalg.norm(x))
         if norm == 0.0:
             return np.zeros(len(self.present), dtype=np.float32)
-        return self.unit_means @ (x / norm)
+        similarities = matmul(self.unit_means, x / norm)
+        return np.where(np.isfinite(similarities), similarities, -1.0)
 
     def is_known(self, bottleneck: np.ndarray) -> tuple[bool, float]:
         """Whether ``bottleneck`` is close enough to a taught class, and its best similarity."""
