@@ -36,7 +36,7 @@ import numpy as np
 
 from personalizer import TransferLearningModel
 from personalizer.model.interpreters import select_runtime
-from personalizer.model.transfer_model import HEAD_THREADS
+from personalizer.model.interpreter_set import HEAD_THREADS
 from tests.support.bundles import BundleSpec, build_bundle
 from tests.support.synthetic_images import colour_image
 

@@ -147,10 +147,12 @@ def measure_end_to_end(bench: Any, row: Callable[..., Any]) -> list[Any]:
             {
                 "model": {"bundle": str(bundle), "classes": list(CLASSES), "runtime": bench.runtime,
                           "num_threads": threads},
-                # Frames at the model's size, as a camera's low-res stream would deliver them;
-                # the replay rate is far above what the model can do, so frames never wait.
-                "camera": {"source": "replay", "path": str(frames), "width": SPEC.image_size,
-                           "height": SPEC.image_size, "fps": 1000.0},
+                # No width/height: replay scales each photo so that its shorter side is the
+                # model's input, the smallest frame that covers it (as the USB camera picks its
+                # mode; the Pi camera delivers the model's size exactly), so preparing the input
+                # is a centre slice. The replay rate is far above what the model can do, so
+                # frames never wait.
+                "camera": {"source": "replay", "path": str(frames), "fps": 1000.0},
                 "inference": {"rate": 0.0, "agree_frames": 1, "min_confidence": 0.0,
                               "publish_interval": 0.0},
                 "mqtt": {"host": broker.host, "port": broker.port, "topic_prefix": ROOT},
