@@ -58,6 +58,25 @@ def setting(description: str, **rules: Any) -> Any:
 PATH = "set it to a path (absolute, or relative to the config)"
 
 
+def password_file_setting(whose: str) -> Any:
+    """The setting of a section's ``password_file``."""
+    return setting(
+        f"A file holding {whose} password (its trailing newline is stripped). Leave empty to "
+        "use the systemd credential below. The password is never logged.",
+        allowed=PATH,
+        toml='""',
+    )
+
+
+def credential_setting(name: str, empty: str) -> Any:
+    """The setting of a section's ``password_credential`` (default ``name``); ``empty`` says
+    what an empty credential means there."""
+    return setting(
+        f"Name of the systemd credential holding the password (LoadCredential={name}:/path in "
+        "the unit); read from $CREDENTIALS_DIRECTORY/<name> when password_file is empty. " + empty
+    )
+
+
 # --- sections -------------------------------------------------------------------------------
 
 
@@ -325,22 +344,13 @@ class MqttConfig(PasswordSection):
         AfterValidator(lambda v: v or f"personalizer-{socket.gethostname()}"),
     ] = ""
     username: Annotated[StrictStr, setting("User name, if the broker wants one.")] = ""
-    password_file: Annotated[
-        ConfigPath,
-        setting(
-            "A file holding the password (only its first line's newline is stripped). Leave "
-            "empty to use the systemd credential below. The password is never logged.",
-            allowed=PATH,
-            toml='""',
-        ),
-    ] = None
+    password_file: Annotated[ConfigPath, password_file_setting("the broker's")] = None
     password_credential: Annotated[
         CredentialName,
-        setting(
-            "Name of the systemd credential holding the password (LoadCredential=mqtt_password:"
-            "/path in the unit); read from $CREDENTIALS_DIRECTORY/<name> when password_file is "
-            "empty. An empty file (as scripts/install.sh creates when the broker needs no "
-            'password) means "no password".'
+        credential_setting(
+            "mqtt_password",
+            "An empty file (as scripts/install.sh creates when the broker needs no password) "
+            'means "no password".',
         ),
     ] = "mqtt_password"
     tls: Annotated[
@@ -458,11 +468,14 @@ class PinAssignment(StrictModel):
 Assignments = Annotated[tuple[PinAssignment, ...], Field(strict=False)]
 
 
-def _pin_tables(name: str, pins: tuple[int, int]) -> str:
-    return "".join(
+def _class_pins(description: str, name: str, pins: tuple[int, int]) -> Any:
+    """The setting of a list of ``[[gpio.<name>]]`` tables (a pin per class)."""
+    tables = "".join(
         f'[[gpio.{name}]]\nclass = "{c}"\npin = {p}\n'
         for c, p in zip(("cup", "pen"), pins, strict=True)
     )
+    allowed = f'must be [[gpio.{name}]] tables, each with class = "cup" and pin = 17'
+    return setting(description, allowed=allowed, tables=tables)
 
 
 class GpioConfig(StrictModel):
@@ -480,10 +493,10 @@ class GpioConfig(StrictModel):
     ] = "auto"
     class_buttons: Annotated[
         Assignments,
-        setting(
+        _class_pins(
             "One button per class: a press takes the current frame as a sample of that class.",
-            allowed='must be [[gpio.class_buttons]] tables, each with class = "cup" and pin = 17',
-            tables=_pin_tables("class_buttons", (17, 27)),
+            "class_buttons",
+            (17, 27),
         ),
     ] = ()
     train_button: Annotated[
@@ -527,10 +540,10 @@ class GpioConfig(StrictModel):
     ] = 3.0
     class_leds: Annotated[
         Assignments,
-        setting(
+        _class_pins(
             "Optional: one LED per class, lit while that class is the prediction.",
-            allowed='must be [[gpio.class_leds]] tables, each with class = "cup" and pin = 17',
-            tables=_pin_tables("class_leds", (5, 6)),
+            "class_leds",
+            (5, 6),
         ),
     ] = ()
     status_led: Annotated[
@@ -571,23 +584,14 @@ class WebConfig(PasswordSection):
             "127.0.0.1 only, whatever this says."
         ),
     ] = "0.0.0.0:8080"
-    password_file: Annotated[
-        ConfigPath,
-        setting(
-            "A file holding the page's password (its trailing newline is stripped). Leave empty "
-            "to use the systemd credential below. The password is never logged.",
-            allowed=PATH,
-            toml='""',
-        ),
-    ] = None
+    password_file: Annotated[ConfigPath, password_file_setting("the page's")] = None
     password_credential: Annotated[
         CredentialName,
-        setting(
-            "Name of the systemd credential holding the password (LoadCredential=web_password:"
-            "/path in the unit); read from $CREDENTIALS_DIRECTORY/<name> when password_file is "
-            'empty. An empty file (as scripts/install.sh creates) means "no password": then the '
-            "page is reachable from this board only (127.0.0.1), e.g. through "
-            "`ssh -L 8080:127.0.0.1:8080 pi@board`."
+        credential_setting(
+            "web_password",
+            'An empty file (as scripts/install.sh creates) means "no password": then the page '
+            "is reachable from this board only (127.0.0.1), e.g. through "
+            "`ssh -L 8080:127.0.0.1:8080 pi@board`.",
         ),
     ] = "web_password"
     tls_cert: Annotated[
