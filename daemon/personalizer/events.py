@@ -41,6 +41,7 @@ class StatusReport:
     progress: str | None = None  # a long job under way (embedding the samples again)
     last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
     needs_training: bool = False  # the samples changed since the head was trained
+    last_cycle: Mapping[str, object] | None = None  # how the last training cycle ended
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class MetricsReport:
     method: str  # how it was estimated, e.g. "5-fold cross-validation"
     seconds: float  # what it cost
     ts: float
+    stale: bool = False  # the samples or classes changed since: to be estimated again
 
 
 class EventSink(Protocol):

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, StrictBool, 
 from ..commands.payloads import COMMAND_NAMES
 from ..model.interpreters import default_num_threads
 from ..schema import StrictModel
+from ..trainer import plateau
 from .values import (
     LOOPBACK,
     PIN_HINT,
@@ -264,12 +265,22 @@ class TrainingConfig(StrictModel):
         StrictInt,
         setting(
             "Epochs per training cycle: `cmd/train start` (or the train button) trains this "
-            "many epochs, then stops by itself. 0 trains until `cmd/train stop`.",
+            "many epochs, then stops by itself. 0 (the default) stops when the loss stops "
+            f"improving: after {plateau.PATIENCE} epochs that did not beat the best loss by "
+            f"{plateau.MIN_IMPROVEMENT:.0%}, or at a loss under {plateau.CONVERGED}, at most "
+            f"{plateau.MAX_EPOCHS} epochs.",
             ge=0,
             le=1_000_000,
-            hint=" (0 = until stopped)",
+            hint=" (0 = until the loss stops improving)",
         ),
     ] = 0
+    until_stopped: Annotated[
+        StrictBool,
+        setting(
+            "true: with epochs_per_cycle = 0, train until `cmd/train stop` (or the train button) "
+            "instead of stopping when the loss stops improving."
+        ),
+    ] = False
     min_epoch_interval: Annotated[
         float,
         setting(

@@ -29,11 +29,12 @@ from ..errors import (
 )
 from ..events import EventSink, LossEvent, MetricsReport
 from ..model import TransferLearningModel
+from ..model.evaluation import Evaluation
 from ..store import StateStore
-from ..trainer import Trainer
+from ..trainer.trainer import Trainer
 from .frames import FrameClassifier
 from .handlers import HANDLERS
-from .metrics import metrics_report
+from .metrics import empty_report, metrics_report
 from .status import StatusBoard, StatusSources
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,21 @@ class Engine:
         self.trainer = Trainer(
             model, store, config.training, self._loss, self._training_changed, self._cycle_ended
         )
+        trainer = self.trainer
         sources = StatusSources(
-            model, store, lambda: self.trainer.training, model.bundle_id, version
+            model,
+            store,
+            lambda: trainer.training,
+            lambda: trainer.last_cycle,
+            model.bundle_id,
+            version,
         )
         self.status = StatusBoard(sources, events, camera_source)
         self.frames = FrameClassifier(model, config.inference, events)
         self._imprint = config.training.imprint
+        self._evaluation: Evaluation | None = None  # the last estimate, by slot
+        self._stale = False  # the samples changed since that estimate
+        self._announced: tuple[Any, ...] | None = None  # what the metrics last said
 
     # --- what the trainer reports ---------------------------------------------------------------
 
@@ -110,11 +120,34 @@ class Engine:
 
     def samples_changed(self) -> None:
         """After samples came, went or moved: re-imprint an untrained head, measure the open-set
-        test again here (not in the frame thread), and stop training when nothing is left."""
+        test again here (not in the frame thread), stop training when nothing is left, and
+        mark the last metrics out of date."""
         self.imprint_if_untrained()
         if sum(self.model.samples().values()) == 0:
-            self.trainer.stop(save=False)
+            self.trainer.stop(save=False, reason="no samples")
         self.model.open_set()
+        self.metrics_changed()
+
+    def metrics_changed(self, samples: bool = True) -> None:
+        """Announce the last metrics again with the current classes (a removed class gone, a
+        renamed one under its new name), marked stale once ``samples`` changed since they were
+        estimated; with no samples left, empty ones. Only what changes is announced (a second
+        sample after the first one made them stale says nothing new)."""
+        self._stale = self._stale or samples
+        slots = self.model.class_slots()
+        empty = not sum(self.model.samples().values())
+        if empty:
+            self._evaluation = None
+        key = (empty, self._stale, tuple(slots.items()))
+        if key == self._announced or (self._evaluation is None and not empty):
+            return
+        self._announced = key
+        if empty:
+            self.events.metrics(empty_report())
+        else:
+            assert self._evaluation is not None
+            label = self.config.inference.unknown_label
+            self.events.metrics(metrics_report(self._evaluation, slots, label, self._stale))
 
     def set_aside_damaged(self) -> None:
         """Move damaged rows found by any thread off the disk, and name them in the status."""
@@ -179,6 +212,8 @@ class Engine:
     def evaluate_and_publish(self) -> MetricsReport:
         """Cross-validate the board's head on its samples and publish the result (retained)."""
         evaluation = self.model.evaluate()
+        self._evaluation, self._stale = evaluation, False
+        self._announced = (False, False, tuple(self.model.class_slots().items()))
         report = metrics_report(
             evaluation, self.model.class_slots(), self.config.inference.unknown_label
         )

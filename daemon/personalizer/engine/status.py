@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..events import CameraStatus, EventSink, StatusReport
 from ..model import TransferLearningModel
 from ..store import StateStore
+from ..trainer.trainer import CycleEnd
 
 RETRAIN = "the samples changed since the head was trained: train again"
 NO_IMAGES = "state.store_images is false: no crops are kept, so a new bundle needs new samples"
@@ -31,6 +32,7 @@ class StatusSources:
     model: TransferLearningModel
     store: StateStore
     training: Callable[[], bool]  # whether training is switched on
+    last_cycle: Callable[[], CycleEnd | None]  # how the last training cycle ended
     bundle_id: str
     version: str
 
@@ -87,6 +89,7 @@ class StatusBoard:
             class_slots=slots,
             progress=progress,
             needs_training=model.needs_training,
+            last_cycle=_cycle(src.last_cycle()),
         )
 
     def publish(self) -> None:
@@ -118,3 +121,16 @@ class StatusBoard:
         """Record the last epoch's loss (None after a reset)."""
         with self._lock:
             self._last_loss = value
+
+
+def _cycle(end: CycleEnd | None) -> dict[str, object] | None:
+    if end is None:
+        return None
+    loss = None if end.loss is None or end.loss != end.loss else round(end.loss, 6)
+    return {
+        "reason": end.reason,
+        "text": end.text,
+        "epochs": end.epochs,
+        "loss": loss,
+        "ts": end.ts,
+    }

@@ -38,6 +38,7 @@ def status_payload(report: StatusReport) -> bytes:
             "progress": report.progress,
             "last_loss": None if report.last_loss is None else _finite(report.last_loss),
             "needs_training": report.needs_training,
+            "last_cycle": None if report.last_cycle is None else dict(report.last_cycle),
         }
     )
 
@@ -96,6 +97,7 @@ def metrics_payload(report: MetricsReport) -> bytes:
             "method": report.method,
             "seconds": round(report.seconds, 3),
             "ts": round(report.ts, 6),
+            "stale": report.stale,
         }
     )
 

@@ -1,5 +1,2 @@
-"""On-device training: the trainer that runs epochs (its work is kept by personalizer.store)."""
-
-from .trainer import Trainer
-
-__all__ = ["Trainer"]
+"""On-device training: the trainer that runs epochs (trainer.py) and when a cycle has learnt
+what it can (plateau.py). Its work is kept by personalizer.store."""

@@ -2,8 +2,10 @@
 
 Plain and synchronous: `run_epoch()` trains one epoch and returns; the service calls it in a
 loop from its trainer thread. Between epochs it publishes the loss, saves the state when the
-autosave interval has passed, and ends a cycle after `epochs_per_cycle` epochs. Pausing sets an
-event that the runtime model checks between batches, so `stop` takes effect within one batch.
+autosave interval has passed, and ends a cycle by itself: when the loss stops improving
+(plateau.py), after `epochs_per_cycle` epochs when that is set, or never with `until_stopped`.
+How the last cycle ended (:class:`CycleEnd`) is in the status. Pausing sets an event that the
+runtime model checks between batches, so `stop` takes effect within one batch.
 """
 
 from __future__ import annotations
@@ -12,14 +14,33 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import TrainingConfig
 from ..errors import NoSamplesError, SamplesChanged
 from ..events import LossEvent
 from ..store import StateStore
+from .plateau import REASONS, Plateau
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleEnd:
+    """How a training cycle ended: why (a key of plateau.REASONS), after how many epochs, the
+    last loss, and when."""
+
+    reason: str
+    epochs: int
+    loss: float | None
+    ts: float
+
+    @property
+    def text(self) -> str:
+        """In words, for the log and the page."""
+        loss = "" if self.loss is None else f", loss {self.loss:.4f}"
+        return f"training finished: {REASONS[self.reason]} ({self.epochs} epochs{loss})"
 
 
 class TrainableModel(Protocol):
@@ -68,6 +89,9 @@ class Trainer:
         self._halt.set()
         self._lock = threading.Lock()
         self._cycle_epochs = 0
+        self._plateau = Plateau()
+        self._cycle_loss: float | None = None
+        self.last_cycle: CycleEnd | None = None  # how the last cycle ended
         self._dirty = False  # trained since the last save
 
     @property
@@ -86,24 +110,27 @@ class Trainer:
                 return False
             if self.total_samples() == 0:
                 raise NoSamplesError(
-                    "there are no samples to train on; add samples (cmd/sample or a class "
-                    "button) first"
+                    "there are no samples to train on: take a few of each class first"
                 )
             self._cycle_epochs = 0
+            self._plateau = Plateau()
+            self._cycle_loss = None
             self._halt.clear()
             self._wanted.set()
         log.info("training started")
         self.on_state_change()
         return True
 
-    def stop(self, save: bool = True) -> bool:
-        """Switch training off (the running epoch ends after its batch); False if it was off."""
+    def stop(self, save: bool = True, reason: str = "stopped") -> bool:
+        """Switch training off (the running epoch ends after its batch); False if it was off.
+        ``reason`` (a key of plateau.REASONS) is recorded as how the cycle ended."""
         with self._lock:
             was_on = self._wanted.is_set()
             self._wanted.clear()
             self._halt.set()
         if was_on:
-            log.info("training stopped at epoch %d", self.model.epochs)
+            self.last_cycle = CycleEnd(reason, self._cycle_epochs, self._cycle_loss, time.time())
+            log.info("%s, at epoch %d", self.last_cycle.text, self.model.epochs)
             self._cycle_ended = self._cycle_ended or self._cycle_epochs > 0
             self.on_state_change()
         if save:
@@ -144,8 +171,7 @@ class Trainer:
         try:
             loss = self.model.train(epochs=1, stop=self._halt)
         except NoSamplesError:
-            log.warning("training stopped: every sample was removed")
-            self.stop(save=False)
+            self.stop(save=False, reason="no samples")
             return None
         except SamplesChanged:
             # The samples kept changing under the epoch (a reload, an import): the next
@@ -156,11 +182,21 @@ class Trainer:
         if self.model.epochs == before:
             return None  # paused mid-epoch: a partial epoch's loss means nothing
         self._cycle_epochs += 1
+        self._cycle_loss = float(loss)
         self.on_loss(LossEvent(float(loss), self.model.epochs, self.total_samples(), time.time()))
         last_save = self.store.last_save
         if last_save is None or time.monotonic() - last_save >= self.config.autosave_interval:
             self.save_if_dirty()
-        if self.config.epochs_per_cycle and self._cycle_epochs >= self.config.epochs_per_cycle:
-            log.info("training cycle of %d epoch(s) done", self._cycle_epochs)
-            self.stop(save=True)
+        reason = self._cycle_over(float(loss))
+        if reason is not None:
+            self.stop(save=True, reason=reason)
         return float(loss)
+
+    def _cycle_over(self, loss: float) -> str | None:
+        """Why the cycle ends after this epoch (see the module doc), or None."""
+        config = self.config
+        if config.epochs_per_cycle:
+            return "epochs" if self._cycle_epochs >= config.epochs_per_cycle else None
+        if config.until_stopped:
+            return None
+        return self._plateau.update(loss)

@@ -29,6 +29,7 @@ def change(engine: Engine, command: Command) -> dict[str, Any]:
             registry.check_new(payload.to)
         store.set_classes({**model.class_slots(), slot: payload.to})
         model.rename_class(payload.rename, payload.to)
+        engine.metrics_changed(samples=False)  # the same samples, under another name
         log.info("class %s renamed to %s", payload.rename, payload.to)
     else:
         slot = registry.slot_of(payload.remove)

@@ -137,6 +137,7 @@ def reset(engine: Engine, command: Command) -> dict[str, Any]:
         model.clear()
         engine.status.loss(None)
         engine.frames.reset()
+        engine.metrics_changed()
         log.info("reset: every sample (%d) and the parameters were cleared", removed)
     else:
         removed = store.delete_samples(model.class_registry.slot_of(class_name))
