@@ -308,6 +308,15 @@ class Chroot:
         return subprocess.CompletedProcess(command, code, "".join(lines), "")
 
 
+def cached_root(recipe: Recipe, roots: Path) -> Path | None:
+    """The finished base root of `recipe` in `roots`, or None when it must be built."""
+    target = roots / f"{recipe.suite}-{recipe.key()}"
+    stamp = target / RECIPE_FILE
+    if stamp.is_file() and json.loads(stamp.read_text()) == recipe.fields():
+        return target
+    return None
+
+
 def base_root(
     recipe: Recipe,
     roots: Path,
@@ -324,10 +333,10 @@ def base_root(
     variables for debootstrap, and `hint` what else to check when debootstrap fails or the
     root's python3 does not run as the recipe's machine (for arm64: qemu's binfmt entry).
     """
+    cached = cached_root(recipe, roots)
+    if cached is not None:
+        return cached, True
     target = roots / f"{recipe.suite}-{recipe.key()}"
-    stamp = target / RECIPE_FILE
-    if stamp.is_file() and json.loads(stamp.read_text()) == recipe.fields():
-        return target, True
     roots.mkdir(parents=True, exist_ok=True)
     remove_stale_builds(roots, recipe.suite)
     for old in roots.glob(f"{recipe.suite}-*"):  # other recipes, or a root without its stamp
