@@ -8,10 +8,11 @@ under ``build/ha/``, each rebuilt only when what shapes it changes:
 1. ``roots/sid-<key>``: ``debootstrap --variant=minbase --include=python3,python3-venv,
    python3-pip,ca-certificates sid`` (tests/support/debian_roots.py; the key hashes that recipe);
 2. ``homeassistant-<version>-<key>``: a copy of that root with a venv in ``/opt/homeassistant``
-   holding ``homeassistant==<tests/ha/release.py CURRENT>`` and every requirement Home
-   Assistant would install at its first start (tests/ha/root_requirements.py: the frontend,
-   the MQTT integration, ``aiohasupervisor`` that its config flow imports, ...). Its key hashes
-   the root's key, the pinned release, :data:`DOMAINS`, root_requirements.py and
+   holding ``homeassistant==<tests/ha/release.py CURRENT>`` (installed with uv, pinned there
+   too) and every requirement Home Assistant would install at its first start
+   (tests/ha/root_requirements.py: the frontend, the MQTT integration, ``aiohasupervisor``
+   that its config flow imports, ...). Its key hashes
+   the root's key, the pinned releases, :data:`DOMAINS`, root_requirements.py and
    :data:`INSTALL_VERSION`.
 
 Each is built in a ``.build-*`` folder and renamed into place when complete, so an interrupted
@@ -25,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.ha.release import CURRENT
+from tests.ha.release import CURRENT, UV
 from tests.support.debian_roots import (
     DEFAULT_MIRROR,
     HOST_CA,
@@ -105,6 +107,7 @@ def install_fields(base: Recipe) -> dict[str, object]:
     return {
         "base": base.key(),
         "homeassistant": CURRENT,
+        "uv": UV,
         "domains": list(DOMAINS),
         "requirements_script": hashlib.sha256(REQUIREMENTS_SCRIPT.read_bytes()).hexdigest(),
         "install_version": INSTALL_VERSION,
@@ -174,18 +177,20 @@ def _install(scratch: Chroot) -> None:
     )
     _run_step(
         scratch,
-        [
-            f"{VENV}/bin/pip",
-            "install",
-            "--no-input",
-            "--progress-bar=off",
-            f"homeassistant=={CURRENT}",
-        ],
-        LOGS / "pip-homeassistant.log",
-        f"pip install homeassistant=={CURRENT}",
+        [f"{VENV}/bin/pip", "install", "--no-input", "--progress-bar=off", f"uv=={UV}"],
+        LOGS / "pip-uv.log",
+        f"pip install uv=={UV}",
+        network,
+    )
+    _run_step(
+        scratch,
+        [f"{VENV}/bin/python", "-m", "uv", "pip", "install", "--python", f"{VENV}/bin/python",
+         f"homeassistant=={CURRENT}"],
+        LOGS / "uv-homeassistant.log",
+        f"uv pip install homeassistant=={CURRENT}",
         f"{network}, and that the root's Python meets the release's Requires-Python "
         "(tests/ha/release.py pins the release)",
-    )
+    )  # fmt: skip
     script = scratch.host_path("/tmp/root_requirements.py")
     script.write_bytes(REQUIREMENTS_SCRIPT.read_bytes())
     _run_step(
@@ -196,6 +201,8 @@ def _install(scratch: Chroot) -> None:
         f"{network}; the log names the integration whose requirement failed",
     )
     script.unlink()
+    # pip's and uv's download caches (~400 MB) are of no use in the cached root.
+    shutil.rmtree(scratch.host_path("/root/.cache"), ignore_errors=True)
     version = _run_step(
         scratch,
         [f"{VENV}/bin/hass", "--version"],

@@ -11,3 +11,6 @@ from __future__ import annotations
 
 # Needs Python >= 3.14.2: Debian sid (3.14) has it, no Debian release does yet.
 CURRENT = "2026.11.0"
+# The uv that release requires (Home Assistant installs its integrations' packages with it); it
+# installs Home Assistant itself too, in half pip's time. Bump with CURRENT.
+UV = "0.13.5"
