@@ -19,25 +19,28 @@ Output: ``[{"topic", "errors": [...], "dropped": [...], "rendered": {...}}]``.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 import tempfile
+from types import ModuleType
 from typing import Any
 
 import homeassistant.components.persistent_notification  # noqa: F401 - import order (cycle)
-from homeassistant.components.mqtt import binary_sensor, button, sensor, switch
 from homeassistant.components.mqtt.discovery import SUPPORTED_COMPONENTS, TOPIC_MATCHER
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.template import Template
 
-PLATFORMS = {
-    "sensor": sensor,
-    "binary_sensor": binary_sensor,
-    "switch": switch,
-    "button": button,
-}
 NUMERIC_UNITS = ("%",)
+
+
+def _platform(component: str) -> ModuleType | None:
+    """The MQTT platform module of `component` (sensor, image, event, ...), if it has one."""
+    try:
+        return importlib.import_module(f"homeassistant.components.mqtt.{component}")
+    except ImportError:
+        return None
 
 
 def _render(hass: HomeAssistant, template: str, payload: str) -> str:
@@ -57,10 +60,11 @@ def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dic
     if match is None:
         return {"topic": topic, "errors": ["topic does not match Home Assistant's pattern"]}
     component = match.group("component")
-    if component not in SUPPORTED_COMPONENTS or component not in PLATFORMS:
+    platform = _platform(component) if component in SUPPORTED_COMPONENTS else None
+    if platform is None or not hasattr(platform, "DISCOVERY_SCHEMA"):
         return {"topic": topic, "errors": [f"component {component} not supported"]}
     try:
-        validated = PLATFORMS[component].DISCOVERY_SCHEMA(dict(payload))
+        validated = platform.DISCOVERY_SCHEMA(dict(payload))
     except Exception as exc:  # voluptuous.Invalid and friends
         return {"topic": topic, "errors": [f"schema: {exc}"], "dropped": []}
     dropped = sorted(set(payload) - set(validated))
