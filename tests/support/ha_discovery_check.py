@@ -35,12 +35,19 @@ from homeassistant.helpers.template import Template
 NUMERIC_UNITS = ("%",)
 
 
-def _platform(component: str) -> ModuleType | None:
-    """The MQTT platform module of `component` (sensor, image, event, ...), if it has one."""
+def _platform(component: str) -> tuple[ModuleType | None, str]:
+    """The MQTT platform module of `component` (sensor, image, event, ...), or why there is none."""
+    name = f"homeassistant.components.mqtt.{component}"
     try:
-        return importlib.import_module(f"homeassistant.components.mqtt.{component}")
-    except ImportError:
-        return None
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name == name:
+            return None, f"component {component} not supported"
+        # e.g. the camera platform needs numpy, which the venv has no reason to hold
+        return None, f"the MQTT {component} platform does not import here: {error}"
+    if not hasattr(module, "DISCOVERY_SCHEMA"):
+        return None, f"component {component} has no discovery schema"
+    return module, ""
 
 
 def _render(hass: HomeAssistant, template: str, payload: str) -> str:
@@ -60,9 +67,11 @@ def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dic
     if match is None:
         return {"topic": topic, "errors": ["topic does not match Home Assistant's pattern"]}
     component = match.group("component")
-    platform = _platform(component) if component in SUPPORTED_COMPONENTS else None
-    if platform is None or not hasattr(platform, "DISCOVERY_SCHEMA"):
+    if component not in SUPPORTED_COMPONENTS:
         return {"topic": topic, "errors": [f"component {component} not supported"]}
+    platform, why = _platform(component)
+    if platform is None:
+        return {"topic": topic, "errors": [why]}
     try:
         validated = platform.DISCOVERY_SCHEMA(dict(payload))
     except Exception as exc:  # voluptuous.Invalid and friends
