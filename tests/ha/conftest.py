@@ -32,6 +32,18 @@ _roots = itertools.count(1)
 FRAMES = ["cat"]
 
 
+NEEDS_ROOT = (
+    f"the live Home Assistant {CURRENT} tests need root (debootstrap, chroot, mounting /proc): "
+    "run `sudo make test-ha`"
+)
+
+
+def require_root() -> None:
+    """Skip the calling test module (one line in the summary) unless this runs as root."""
+    if os.geteuid() != 0:
+        pytest.skip(NEEDS_ROOT, allow_module_level=True)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Print what the live tests measured."""
     for line in TIMINGS:
@@ -42,10 +54,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def ha_installation() -> Installation:
     """Home Assistant CURRENT installed in its cached Debian sid root (built when missing)."""
     if os.geteuid() != 0:
-        pytest.skip(
-            f"the live Home Assistant {CURRENT} tests need root (debootstrap, chroot, mounting "
-            "/proc): run `sudo make test-ha`"
-        )
+        pytest.skip(NEEDS_ROOT)
     started = time.monotonic()
     try:
         installation, timings = ensure_installation(report=lambda line: None)

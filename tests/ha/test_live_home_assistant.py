@@ -7,7 +7,7 @@ entities are whatever the daemon announced on the discovery topics (tests/ha/ann
 a new entity is checked without touching these tests. After each test, Home Assistant's log must
 hold nothing about MQTT or the daemon (no rejected config, no MQTT warning or traceback).
 
-Needs root; as another user every test skips with one line saying so.
+Needs root; as another user the module skips with one line saying so.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import time
 from personalizer.mqtt.discovery import node_id
 from personalizer.mqtt.topics import Topics
 from tests.ha.announced import AnnouncedEntity
-from tests.ha.conftest import TIMINGS
+from tests.ha.conftest import TIMINGS, require_root
 from tests.ha.live import LiveHomeAssistant
 from tests.support.daemon_harness import CLASSES, Daemon
+
+require_root()
 
 
 def _identifiers(entity: AnnouncedEntity) -> set[str]:
