@@ -77,6 +77,10 @@ def ha_broker() -> Iterator[Broker]:
 def home_assistant(ha_installation: Installation, ha_broker: Broker) -> Iterator[LiveHomeAssistant]:
     """A real Home Assistant CURRENT, onboarded, with the MQTT integration on `ha_broker`."""
     live = start_home_assistant(ha_installation, ha_broker)
+    found = live.problems(0)
+    if found:  # the MQTT integration's own start-up, before any daemon
+        live.close()
+        pytest.fail("Home Assistant logged while starting:\n" + "\n\n".join(found))
     TIMINGS.append(
         f"Home Assistant {CURRENT} start-up: HTTP up in {live.timings['http up']:.1f} s, "
         f"RUNNING in {live.timings['running']:.1f} s (onboarding included), MQTT set up in "
