@@ -125,11 +125,6 @@ class Installation:
     root: Chroot
     version: str
 
-    @property
-    def python(self) -> str:
-        """The venv's interpreter, as a path inside the root."""
-        return f"{VENV}/bin/python"
-
 
 @dataclass
 class Timings:
