@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from personalizer import TransferLearningModel
-from personalizer.model.interpreters import select_runtime
 from personalizer.model.interpreter_set import HEAD_THREADS
+from personalizer.model.interpreters import select_runtime
 from tests.support.bundles import BundleSpec, build_bundle
 from tests.support.synthetic_images import colour_image
 

@@ -24,8 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
@@ -38,18 +36,23 @@ from tests.arm64.roots import (
     REPO,
     Chroot,
     LaneError,
-    Recipe,
     base_root,
     copy_working_tree,
     fresh_copy,
     last_lines,
+    recipe,
     unmount_all_under,
+)
+from tests.support.debian_roots import (
+    PYPI,
+    check_mirror,
+    check_pypi,
+    copy_host_network,
+    ensure_host_packages,
 )
 
 HOST_PACKAGES = ("qemu-user-static", "binfmt-support", "debootstrap")
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-PYPI = "https://pypi.org/simple/pip/"
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 BUNDLES = REPO / "build" / "test-bundles"
 PREFIX = "test-arm64:"
 
@@ -79,38 +82,6 @@ def take_lock() -> IO[str]:
             "wait for it to finish"
         ) from None
     return handle
-
-
-def _installed(package: str) -> bool:
-    done = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
-    )
-    return done.returncode == 0 and done.stdout.endswith(" installed")
-
-
-def ensure_host_packages() -> None:
-    """qemu-user-static, binfmt-support and debootstrap, installed with apt when missing."""
-    if shutil.which("dpkg-query") is None or shutil.which("apt-get") is None:
-        raise LaneError(
-            "this host has no apt/dpkg: install qemu-user-static (with binfmt registration) "
-            "and debootstrap by hand, or run the lane on Debian/Ubuntu"
-        )
-    missing = [p for p in HOST_PACKAGES if not _installed(p)]
-    if not missing:
-        return
-    say(f"installing with apt-get: {' '.join(missing)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", *missing],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            detail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
-            raise LaneError(
-                f"`{' '.join(command)}` failed (exit {done.returncode}: {' '.join(detail)}): "
-                f"fix apt, then install them yourself: apt-get install {' '.join(missing)}"
-            )
 
 
 def ensure_binfmt() -> None:
@@ -148,28 +119,8 @@ def ensure_binfmt() -> None:
 def check_reachable(mirror: str, suites: list[str]) -> None:
     """The Debian mirror serves every suite, and PyPI answers (install.sh needs both)."""
     for suite in suites:
-        url = f"{mirror}/dists/{suite}/InRelease"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as answer:
-                answer.read(64)
-        except urllib.error.HTTPError as error:
-            raise LaneError(
-                f"the Debian mirror {mirror} does not serve {suite} for this lane ({url}: HTTP "
-                f"{error.code}): set ARM64_MIRROR to a full Debian mirror"
-            ) from None
-        except (urllib.error.URLError, OSError) as error:
-            raise LaneError(
-                f"the Debian mirror is unreachable: {url}: {error}; debootstrap and apt need "
-                "it: fix the network, or set ARM64_MIRROR=http://<a reachable Debian mirror>"
-            ) from None
-    try:
-        with urllib.request.urlopen(PYPI, timeout=30) as answer:
-            answer.read(64)
-    except (urllib.error.URLError, OSError) as error:
-        raise LaneError(
-            f"PyPI is unreachable ({PYPI}: {error}); scripts/install.sh installs the daemon's "
-            "packages from it: fix the network"
-        ) from None
+        check_mirror(mirror, suite, "ARM64_MIRROR")
+    check_pypi(PYPI, "scripts/install.sh installs the daemon's packages")
 
 
 @dataclass
@@ -213,14 +164,12 @@ def build_bundles(done: threading.Event, result: dict[str, str]) -> None:
 def prepare_root(suite: Suite, mirror: str, outcome: Outcome) -> Chroot:
     """The cached base root, a fresh copy of it, and the project installed by install.sh."""
     started = time.monotonic()
-    base, reused = base_root(Recipe(suite.name, mirror), LOGS / f"{suite.name}-debootstrap.log")
+    base, reused = base_root(recipe(suite.name, mirror), LOGS / f"{suite.name}-debootstrap.log")
     outcome.step("debootstrap root", started, "cached" if reused else f"built {base.name}")
 
     started = time.monotonic()
     root = fresh_copy(base, suite.name)
-    # The network as the host sees it: name servers, and the CA bundle (a proxy's CA included).
-    shutil.copyfile("/etc/resolv.conf", root.host_path("/etc/resolv.conf"))
-    shutil.copyfile(HOST_CA, root.host_path(str(HOST_CA)))
+    copy_host_network(root)
     copy_working_tree(root.host_path("/src"))
     outcome.step("fresh copy with the working tree in /src", started)
 
@@ -313,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lock = take_lock()  # noqa: F841 (held until the process exits)
         unmount_all_under(LANE_DIR)  # whatever a killed run left
-        ensure_host_packages()
+        ensure_host_packages(HOST_PACKAGES, say)
         ensure_binfmt()
         check_reachable(mirror, names)
     except LaneError as error:

@@ -19,25 +19,35 @@ Output: ``[{"topic", "errors": [...], "dropped": [...], "rendered": {...}}]``.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 import tempfile
+from types import ModuleType
 from typing import Any
 
 import homeassistant.components.persistent_notification  # noqa: F401 - import order (cycle)
-from homeassistant.components.mqtt import binary_sensor, button, sensor, switch
 from homeassistant.components.mqtt.discovery import SUPPORTED_COMPONENTS, TOPIC_MATCHER
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.template import Template
 
-PLATFORMS = {
-    "sensor": sensor,
-    "binary_sensor": binary_sensor,
-    "switch": switch,
-    "button": button,
-}
 NUMERIC_UNITS = ("%",)
+
+
+def _platform(component: str) -> tuple[ModuleType | None, str]:
+    """The MQTT platform module of `component` (sensor, image, event, ...), or why there is none."""
+    name = f"homeassistant.components.mqtt.{component}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name == name:
+            return None, f"component {component} not supported"
+        # e.g. the camera platform needs numpy, which the venv has no reason to hold
+        return None, f"the MQTT {component} platform does not import here: {error}"
+    if not hasattr(module, "DISCOVERY_SCHEMA"):
+        return None, f"component {component} has no discovery schema"
+    return module, ""
 
 
 def _render(hass: HomeAssistant, template: str, payload: str) -> str:
@@ -57,10 +67,13 @@ def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dic
     if match is None:
         return {"topic": topic, "errors": ["topic does not match Home Assistant's pattern"]}
     component = match.group("component")
-    if component not in SUPPORTED_COMPONENTS or component not in PLATFORMS:
+    if component not in SUPPORTED_COMPONENTS:
         return {"topic": topic, "errors": [f"component {component} not supported"]}
+    platform, why = _platform(component)
+    if platform is None:
+        return {"topic": topic, "errors": [why]}
     try:
-        validated = PLATFORMS[component].DISCOVERY_SCHEMA(dict(payload))
+        validated = platform.DISCOVERY_SCHEMA(dict(payload))
     except Exception as exc:  # voluptuous.Invalid and friends
         return {"topic": topic, "errors": [f"schema: {exc}"], "dropped": []}
     dropped = sorted(set(payload) - set(validated))
