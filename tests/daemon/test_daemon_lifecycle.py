@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +45,22 @@ def test_online_with_retained_status_then_offline_on_sigterm_within_5_seconds(
     assert daemon.watch.wait_for("availability", since=mark).text == "offline"
     log = daemon.process.log()
     assert "received SIGTERM: stopping" in log and "state saved to" in log
+
+
+def test_a_frozen_and_thawed_daemon_goes_on_and_still_stops_on_sigterm(run_daemon):
+    # SIGSTOP/SIGCONT (a debugger, the benchmark's alternating rounds) must not look like a
+    # stop request, nor make the signal wait fail.
+    daemon = run_daemon()
+    daemon.watch.wait_for("prediction")
+    os.kill(daemon.process.pid, signal.SIGSTOP)
+    time.sleep(1.0)
+    os.kill(daemon.process.pid, signal.SIGCONT)
+    mark = daemon.watch.mark()
+    daemon.watch.wait_for("prediction", since=mark, timeout=10)
+    assert daemon.process.alive()
+    code, _ = daemon.process.terminate()
+    assert code == 0, daemon.process.log()
+    assert "received SIGTERM: stopping" in daemon.process.log()
 
 
 def test_kill_9_leaves_offline_through_the_last_will(run_daemon, broker):

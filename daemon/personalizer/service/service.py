@@ -13,9 +13,9 @@ the web page's asyncio thread (web/server.py):
 - keyboard (only with `--simulate`): keys press the mock GPIO buttons.
 
 :meth:`Service.start` and :meth:`Service.shutdown` read as the sequence they run. One event,
-:attr:`Service.stop`, ends everything: set by SIGTERM/SIGINT (which the main thread takes with
-``sigtimedwait``, so no signal handler ever runs in the middle of a lock), by the keyboard's
-quit key or by a thread that failed.
+:attr:`Service.stop`, ends everything: set by the main thread when SIGTERM/SIGINT arrive (a
+:class:`~.signals.SignalPipe` hands them over without a handler that takes a lock), by the
+keyboard's quit key or by a thread that failed.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from ..notify import NullNotifier, ServiceNotifier
 from ..store import StateStore
 from . import loops
 from .jobs import CommandQueue, Job, Reply
+from .signals import SignalPipe
 
 if TYPE_CHECKING:
     from ..web import WebServer
@@ -284,16 +285,15 @@ class Service:
             self._status_text = text
             self.notifier.status(text)
 
-    def wait(self) -> None:
-        """Block until a stop is asked for: SIGTERM/SIGINT (taken here, in the main thread,
-        where they are blocked: see :meth:`run`) or :meth:`request_stop`."""
-        blocked = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    def wait(self, signals: SignalPipe | None = None) -> None:
+        """Block until a stop is asked for: SIGTERM/SIGINT (when ``signals`` carries them, see
+        :meth:`run`) or :meth:`request_stop`."""
         last_text = 0.0
         while not self.stop.is_set():
-            if blocked.issuperset(SIGNALS):
-                taken = signal.sigtimedwait(SIGNALS, 0.1)
+            if signals is not None:
+                taken = signals.wait(0.1)
                 if taken is not None:
-                    log.info("received %s: stopping", signal.Signals(taken.si_signo).name)
+                    log.info("received %s: stopping", taken.name)
                     self.stop.set()
             else:
                 self.stop.wait(0.1)
@@ -323,13 +323,11 @@ class Service:
         log.info("stopped in %.1f s", time.monotonic() - started)
 
     def run(self) -> int:
-        """Run until SIGTERM/SIGINT; returns the exit status (0). The two signals are blocked
-        in every thread from here on and taken by :meth:`wait` in the main thread."""
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        try:
-            self.start()
-            self.wait()
-        finally:
-            self.shutdown()
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        """Run until SIGTERM/SIGINT; returns the exit status (0)."""
+        with SignalPipe(SIGNALS) as signals:
+            try:
+                self.start()
+                self.wait(signals)
+            finally:
+                self.shutdown()
         return 0
