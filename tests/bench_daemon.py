@@ -5,8 +5,8 @@ private mosquitto, with every frame classified and published (inference rate 0, 
 publish_interval 0). A subscriber in this process records each prediction's arrival; latency is
 arrival time minus the frame's capture time (`ts` in the payload), and the frame rate is
 predictions per second. Both are compared with the raw base-model interpreter (bottleneck.tflite
-alone, same thread count, fed the same photos) measured in the same run: target >= 0.9 of its rate
-while idle, >= 0.8 while the daemon trains (default pacing, min_epoch_interval 0.2 s).
+alone, same thread count, fed the same photos) measured in the same run: target >= 0.95 of its
+rate while idle, >= 0.85 while the daemon trains (default pacing, min_epoch_interval 0.2 s).
 
 This machine's cores are shared, so the two are measured in alternating rounds: the daemon is
 frozen (SIGSTOP) while the raw interpreter runs, then thawed (SIGCONT) for its own window; each
@@ -187,8 +187,8 @@ def measure_end_to_end(bench: Any, row: Callable[..., Any]) -> list[Any]:
     rows = []
     samples = SAMPLES_PER_CLASS * len(CLASSES)
     for label, measured, target in (
-        ("idle", idle, 0.9),
-        (f"while training ({samples} samples, {epochs} epochs)", training, 0.8),
+        ("idle", idle, 0.95),
+        (f"while training ({samples} samples, {epochs} epochs)", training, 0.85),
     ):
         ratio = measured.ratio
         rows.append(
