@@ -141,6 +141,14 @@ def _check_config(path: str) -> int:
     if config is None:
         return EX_CONFIG
     print(config.summary())
+    from .store.loading import board_classes, config_drift
+    from .store.state import STATE_DB
+
+    kept = board_classes(config.state.dir / STATE_DB)
+    if kept is not None and config.model.classes:
+        print(f"the board's classes (they win over the config): {', '.join(kept.values())}")
+        for note in config_drift(config.model.classes, list(kept.values())):
+            print(f"note: {note}")
     return EX_OK
 
 

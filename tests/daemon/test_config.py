@@ -208,6 +208,21 @@ def test_check_config_prints_one_line_and_exits_0(bundle, tmp_path):
     assert done.stdout.startswith("config OK: bundle ") and done.stdout.count("\n") == 1
 
 
+def test_check_config_says_which_configured_classes_the_board_no_longer_has(bundle, tmp_path):
+    from personalizer.store import StateDatabase
+
+    document = minimal(bundle, tmp_path, model={"classes": ["cup", "pen", "mug"]})
+    (tmp_path / "state").mkdir()
+    board = StateDatabase(tmp_path / "state" / "state.db")
+    board.classes.replace({0: "cup", 1: "pencil"})  # pen renamed, mug removed on the board
+    board.close()
+    done = run_cli("check-config", "--config", str(write_config(tmp_path / "p.toml", document)))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == "the board's classes (they win over the config): cup, pencil"
+    assert "'pen', 'mug'" in lines[2] and "no longer has" in lines[2]
+
+
 def test_check_config_exits_78_naming_every_bad_key(bundle, tmp_path):
     document = minimal(bundle, tmp_path, mqtt={"keepalive": 1, "hots": "x"})
     config_file = write_config(tmp_path / "p.toml", document)

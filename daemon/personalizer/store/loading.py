@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,22 @@ def config_drift(configured: Sequence[str], current: Sequence[str]) -> list[str]
         "has (removed or renamed on the board, which wins); add it again on the board, or edit "
         "the config to match"
     ]
+
+
+def board_classes(path: Path) -> dict[int, str] | None:
+    """The classes kept in the state database at ``path``, read without changing anything
+    (None: there is no readable state yet)."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            rows = db.execute("SELECT slot, name FROM classes ORDER BY slot").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return {int(slot): str(name) for slot, name in rows}
 
 
 def attach_samples(
