@@ -245,10 +245,15 @@ class TransferLearningModel:
     def embed(self, image: Any, crop_size: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """The bottleneck of ``image`` and the square crop the model saw (uint8 RGB, at least
         ``crop_size`` pixels square; None for tensor bundles), e.g. to store it."""
+        crop = self.crop(image, crop_size)
+        return self.bottleneck(image if crop is None else crop), crop
+
+    def crop(self, image: Any, size: int = 0) -> np.ndarray | None:
+        """The square of ``image`` the model sees, as uint8 RGB at least ``size`` pixels square
+        (None for tensor bundles): what to show or keep of a frame."""
         if not isinstance(self._preprocess, ImagePreprocessor):
-            return self.bottleneck(image), None
-        crop = self._preprocess.square(image, max(crop_size, self._preprocess.height))
-        return self.bottleneck(crop), crop
+            return None
+        return self._preprocess.square(image, max(size, self._preprocess.height))
 
     def add_sample(self, image: Any, class_name: str) -> int:
         """Store ``image`` as a sample of ``class_name`` and return the sample's id.
