@@ -4,6 +4,9 @@
 #   sudo scripts/install.sh                 install or upgrade (idempotent)
 #   sudo scripts/install.sh --uninstall     remove the service and the program (keeps config, state)
 #   sudo scripts/install.sh --uninstall --purge   also remove config and state
+#   sudo scripts/install.sh --instance NAME         also set up the instance NAME (one more camera):
+#                                  /etc/personalizer/NAME.toml, /var/lib/personalizer/NAME,
+#                                  the unit personalizer@NAME (with --uninstall: remove it)
 #
 # Options:
 #   --runtime auto|tflite|litert   interpreter package (auto: tflite-runtime where it has a wheel,
@@ -19,8 +22,9 @@ runtime="auto"
 action="install"
 purge=0
 system=1
+instance=""
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -30,12 +34,19 @@ while [ $# -gt 0 ]; do
     --runtime) runtime="${2:?--runtime needs auto, tflite or litert}"; shift ;;
     --root) root="${2:?--root needs a directory}"; system=0; shift ;;
     --no-system) system=0 ;;
+    --instance) instance="${2:?--instance needs a name, e.g. garage}"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
   shift
 done
 case "$runtime" in auto|tflite|litert) ;; *) die "--runtime must be auto, tflite or litert" ;; esac
+if [ -n "$instance" ]; then
+  # The name becomes a file name, a state folder and a topic level (the daemon checks it too).
+  [[ "$instance" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ ]] ||
+    die "--instance: \"$instance\" must be 1 to 32 letters, digits, _ or - (starting with a letter or digit)"
+  [ "$instance" != "personalizer" ] || die "--instance: \"personalizer\" is the plain service's name; choose another"
+fi
 
 prefix="$root/opt/personalizer"
 venv="$prefix/venv"
@@ -51,11 +62,24 @@ fi
 
 systemd_running() { [ "$system" -eq 1 ] && [ -d /run/systemd/system ]; }
 
+do_uninstall_instance() {
+  if systemd_running; then
+    systemctl disable --now "personalizer@$instance.service" 2>/dev/null || true
+  fi
+  if [ "$purge" -eq 1 ]; then
+    rm -rf "$etc/$instance.toml" "$etc/$instance.camera_password" "$state/$instance"
+    echo "instance $instance removed, with its configuration and state."
+  else
+    echo "instance $instance stopped and disabled. Kept: $etc/$instance.toml and $state/$instance;"
+    echo "remove them with: sudo $0 --uninstall --purge --instance $instance"
+  fi
+}
+
 do_uninstall() {
   if systemd_running; then
     systemctl disable --now personalizer.service 2>/dev/null || true
   fi
-  rm -f "$unit_dir/personalizer.service" "$udev_rule"
+  rm -f "$unit_dir/personalizer.service" "$unit_dir/personalizer@.service" "$udev_rule"
   if systemd_running; then systemctl daemon-reload; fi
   rm -rf "$prefix"
   if [ "$purge" -eq 1 ]; then
@@ -152,9 +176,12 @@ RULES
   echo "==> systemd unit"
   install -d "$unit_dir"
   install -m 0644 "$here/systemd/personalizer.service" "$unit_dir/personalizer.service"
+  install -m 0644 "$here/systemd/personalizer@.service" "$unit_dir/personalizer@.service"
   if systemd_running; then systemctl daemon-reload; fi
+  [ -z "$instance" ] || setup_instance
 
   "$venv/bin/personalizer" --version >/dev/null || die "the installed personalizer does not run"
+  [ -z "$instance" ] || return 0
   cat <<NEXT
 
 personalizer is installed. Next:
@@ -168,7 +195,49 @@ personalizer is installed. Next:
 NEXT
 }
 
+# The next web port free among the instances' configs (the plain service has 8080).
+next_port() {
+  local port=8081 used
+  used="$(sed -n 's/^listen = "[^"]*:\([0-9]*\)"$/\1/p' "$etc"/*.toml 2>/dev/null || true)"
+  while grep -qx "$port" <<<"$used"; do port=$((port + 1)); done
+  echo "$port"
+}
+
+setup_instance() {
+  local config="$etc/$instance.toml" port
+  echo "==> instance $instance"
+  if [ ! -f "$config" ]; then
+    port="$(next_port)"
+    # The default config, with the instance's own state folder and web port; its topic root
+    # defaults to personalizer/<hostname>/$instance (the unit sets PERSONALIZER_INSTANCE).
+    sed -e "s#^dir = \"/var/lib/personalizer\"\$#dir = \"/var/lib/personalizer/$instance\"#" \
+        -e "s#^listen = \"0.0.0.0:8080\"\$#listen = \"0.0.0.0:$port\"#" \
+        "$here/config/personalizer.toml" > "$config.new"
+    grep -q "^dir = \"/var/lib/personalizer/$instance\"\$" "$config.new" &&
+      grep -q "^listen = \"0.0.0.0:$port\"\$" "$config.new" ||
+      die "could not make $config from config/personalizer.toml (its [state] dir or [web] listen line changed)"
+    chmod 0640 "$config.new" && mv "$config.new" "$config"
+    echo "    wrote $config (state in $state/$instance, web page on port $port)"
+  else
+    echo "    kept your $config"
+  fi
+  [ -f "$etc/$instance.camera_password" ] || install -m 0600 /dev/null "$etc/$instance.camera_password"
+  install -d -m 0700 "$state/$instance"
+  if [ "$system" -eq 1 ]; then
+    chown personalizer:personalizer "$state/$instance"
+    chgrp personalizer "$config"
+  fi
+  cat <<NEXT
+
+The instance $instance is set up. Next:
+  1. Edit $config ([camera]: this instance's camera; [model] bundle, classes)
+     and check it:  sudo -u personalizer PERSONALIZER_INSTANCE=$instance $venv/bin/personalizer check-config --config $config
+  2. Start it:      sudo systemctl enable --now personalizer@$instance
+     Watch it:      journalctl -u personalizer@$instance -f
+NEXT
+}
+
 case "$action" in
   install) do_install ;;
-  uninstall) do_uninstall ;;
+  uninstall) if [ -n "$instance" ]; then do_uninstall_instance; else do_uninstall; fi ;;
 esac

@@ -1,8 +1,9 @@
-"""The generated parts of the project's documents: what they are and where they go.
+"""The generated parts of the project's files: what they are and where they go.
 
 One source for every list: the default config file and the table of config keys come from the
 config models (config/reference.py), the tables of commands from the payload models
-(commands/reference.py). Each generated block of a Markdown file sits between two marker lines
+(commands/reference.py), and the template unit ``personalizer@.service`` from the plain unit
+(:func:`instance_unit`). Each generated block of a Markdown file sits between two marker lines
 (:func:`markers`); :func:`expected` says what every generated file should hold, and
 ``scripts/generate-reference.py`` writes it (``--check`` only compares, as the tests do).
 """
@@ -15,6 +16,49 @@ from pathlib import Path
 
 from .commands.reference import commands_markdown
 from .config.reference import config_file, keys_markdown
+
+UNIT = "systemd/personalizer.service"
+INSTANCE_UNIT = "systemd/personalizer@.service"
+# What differs between the plain unit and an instance's: its own config file, state folder and
+# working directory, the instance name for the daemon (topics, client id), its own camera.
+_INSTANCE_LINES = {
+    "Description=": lambda v: v.replace("personalization", "personalization, instance %i", 1),
+    "ExecStart=": lambda v: v.replace("/personalizer.toml", "/%i.toml"),
+    "StateDirectory=": lambda v: v + "/%i",
+    "WorkingDirectory=": lambda v: v + "/%i",
+    "LoadCredential=camera_password:": lambda v: v.replace(
+        "/camera_password", "/%i.camera_password"
+    ),
+}
+_INSTANCE_HEADER = """\
+# systemd template unit: one personalizer per camera on one board (installed by
+# scripts/install.sh --instance NAME). Generated from personalizer.service by
+# scripts/generate-reference.py: edit that one and run `make reference`.
+#
+#   sudo scripts/install.sh --instance garage
+#   sudo systemctl enable --now personalizer@garage
+#   journalctl -u personalizer@garage -f
+#
+# Config: /etc/personalizer/<name>.toml. State: /var/lib/personalizer/<name>. Default topic root:
+# personalizer/<hostname>/<name> (PERSONALIZER_INSTANCE below). The MQTT and web passwords are
+# the plain unit's files; a stream camera's password is /etc/personalizer/<name>.camera_password.
+"""
+
+
+def instance_unit(plain: str) -> str:
+    """The template unit ``personalizer@.service`` made from the plain unit's text."""
+    body = plain[plain.index("[Unit]") :]
+    lines = []
+    for line in body.splitlines():
+        for prefix, change in _INSTANCE_LINES.items():
+            if line.startswith(prefix):
+                line = prefix + change(line[len(prefix) :])
+                break
+        lines.append(line)
+        if line.startswith("ExecStart="):
+            lines.append("Environment=PERSONALIZER_INSTANCE=%i")
+    return _INSTANCE_HEADER + "\n".join(lines) + "\n"
+
 
 # file (relative to the repository) -> block name -> what goes there ("" : the whole file)
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
@@ -43,7 +87,7 @@ def filled(text: str, block: str, content: str) -> str:
 
 def expected(repo: Path) -> dict[Path, str]:
     """Every generated file of the repository at ``repo`` as it should be now."""
-    out = {}
+    out = {repo / INSTANCE_UNIT: instance_unit((repo / UNIT).read_text())}
     for name, blocks in BLOCKS.items():
         path = repo / name
         text = path.read_text() if path.exists() else ""

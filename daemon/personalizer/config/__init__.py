@@ -36,7 +36,7 @@ from .models import (
     WebConfig,
 )
 from .report import ConfigError, ConfigProblem, config_problem
-from .values import default_topic_prefix, pin_key
+from .values import INSTANCE_ENV, default_topic_prefix, instance_problem, pin_key
 
 __all__ = [
     "CameraConfig",
@@ -96,7 +96,10 @@ def parse_config(
     environ = os.environ if environ is None else environ
     problems: list[ConfigProblem] = []
     report = checks.reporter(problems)
-    context = {"base": source.parent.resolve(), "from_file": True}
+    instance = environ.get(INSTANCE_ENV, "")
+    context = {"base": source.parent.resolve(), "from_file": True, "instance": instance}
+    if instance and instance_problem(instance):
+        report(INSTANCE_ENV, instance, f"{instance_problem(instance)} (the unit's %i)")
     if "model" not in document:
         report("model", MISSING, "add a [model] table with bundle = ...")
     sections: dict[str, Any] = {}

@@ -34,6 +34,8 @@ from .values import (
     Names,
     Pin,
     TopicPrefix,
+    default_client_id,
+    instance_of,
     is_loopback,
     parse_listen,
 )
@@ -345,14 +347,20 @@ class MqttConfig(PasswordSection):
     host: Annotated[Host, setting("The broker's host name or address.")] = "localhost"
     port: Annotated[StrictInt, setting("The broker's port.", ge=1, le=65535)] = 1883
     topic_prefix: Annotated[
-        TopicPrefix, setting('Root of every topic. Empty means "personalizer/<hostname>".')
+        TopicPrefix,
+        setting(
+            'Root of every topic. Empty means "personalizer/<hostname>", or '
+            '"personalizer/<hostname>/<name>" for the instance <name> of the template unit '
+            "personalizer@<name>.service."
+        ),
     ] = ""
     client_id: Annotated[
         StrictStr,
         setting(
-            'MQTT client id; empty means "personalizer-<hostname>". Must be unique on the broker.'
+            'MQTT client id; empty means "personalizer-<hostname>" (with "-<name>" for an '
+            "instance). Must be unique on the broker."
         ),
-        AfterValidator(lambda v: v or f"personalizer-{socket.gethostname()}"),
+        AfterValidator(lambda v, info: v or default_client_id(instance_of(info))),
     ] = ""
     username: Annotated[StrictStr, setting("User name, if the broker wants one.")] = ""
     password_file: Annotated[ConfigPath, password_file_setting("the broker's")] = None

@@ -64,15 +64,39 @@ def topic_prefix_problem(prefix: str) -> str | None:
     return None
 
 
-def default_topic_prefix() -> str:
-    """`personalizer/<hostname>`, the documented default root topic."""
-    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "board"
-    return f"personalizer/{host}"
+INSTANCE_ENV = "PERSONALIZER_INSTANCE"  # set by the template unit personalizer@NAME.service
 
 
-def _topic_prefix(prefix: str) -> str:
+def instance_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an instance name (it becomes a topic level and a file name)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", name):
+        return "must be 1 to 32 letters, digits, _ or - (starting with a letter or digit)"
+    return None
+
+
+def _host_name() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "board"
+
+
+def default_topic_prefix(instance: str = "") -> str:
+    """`personalizer/<hostname>`, or `personalizer/<hostname>/<instance>` for an instance of
+    the template unit: the documented default root topic."""
+    return f"personalizer/{_host_name()}" + (f"/{instance}" if instance else "")
+
+
+def default_client_id(instance: str = "") -> str:
+    """`personalizer-<hostname>` (with `-<instance>` for an instance): unique on the broker."""
+    return f"personalizer-{socket.gethostname()}" + (f"-{instance}" if instance else "")
+
+
+def instance_of(info: ValidationInfo) -> str:
+    """The instance name validation was given (parse_config reads it from the environment)."""
+    return str((info.context or {}).get("instance", ""))
+
+
+def _topic_prefix(prefix: str, info: ValidationInfo) -> str:
     if prefix == "":
-        return default_topic_prefix()
+        return default_topic_prefix(instance_of(info))
     reason = topic_prefix_problem(prefix)
     if reason:
         raise ValueError(reason)
