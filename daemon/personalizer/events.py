@@ -8,7 +8,7 @@ never stops the others or the caller.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +42,7 @@ class StatusReport:
     last_loss: float | None = None  # the last finished epoch's loss (retained for Home Assistant)
     needs_training: bool = False  # the samples changed since the head was trained
     last_cycle: Mapping[str, object] | None = None  # how the last training cycle ended
+    region: Sequence[float] | None = None  # [x, y, w, h] of the frame the model sees (None: all)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def engine_rig(tmp_path: Path, bundle: Path, classes=CLASSES, **sections: Any) -
         config.state.dir,
         store_images=config.state.store_images,
         configured_classes=config.model.classes,
+        configured_region=config.camera.region,
     )
     store.prepare()
     events = RecordingSink()

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from ..images import ImageDecodeError, decode_base64, decode_image
+from ..model.region import Region
 from ..schema import StrictModel
 
 MAX_REQUEST_ID_LENGTH = 200
@@ -256,6 +257,33 @@ class EvaluatePayload(Payload):
     command: Literal["evaluate"] = "evaluate"
 
 
+def _region(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError(
+            '"region" must be [x, y, width, height] (fractions of the frame) or null (the whole '
+            "frame)"
+        )
+    return Region.parse(value).as_list()
+
+
+class RegionPayload(Payload):
+    """`region`: look at a region of the frame from now on (kept in the state), or at the whole
+    frame again."""
+
+    payload: ClassVar[str] = (
+        '`{"region": [0.6, 0.1, 0.3, 0.4]}` (x, y, width, height as fractions of the frame; '
+        'padded to a square, never cropped or stretched), `{"region": null}`: the whole frame'
+    )
+    answer: ClassVar[str] = "`region`"
+    short: ClassVar[str] = '{"region": [x, y, width, height] | null}'
+    page: ClassVar[bool] = True
+
+    command: Literal["region"] = "region"
+    region: Annotated[list[float] | None, BeforeValidator(_region)]
+
+
 CommandPayload = Annotated[
     SamplePayload
     | TrainPayload
@@ -267,7 +295,8 @@ CommandPayload = Annotated[
     | SampleDeletePayload
     | RelabelPayload
     | ThumbnailPayload
-    | EvaluatePayload,
+    | EvaluatePayload
+    | RegionPayload,
     Field(discriminator="command"),
 ]
 PAYLOADS: dict[str, type[Payload]] = {

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, StrictBool, 
 
 from ..commands.payloads import COMMAND_NAMES
 from ..model.interpreters import default_num_threads
+from ..model.region import Region
 from ..schema import StrictModel
 from ..trainer import plateau
 from .values import (
@@ -154,6 +155,11 @@ class ModelConfig(StrictModel):
         return self.num_threads or default_num_threads()
 
 
+def _region(values: tuple[float, ...]) -> tuple[float, ...]:
+    """A region, checked: empty, or [x, y, width, height] inside the frame."""
+    return tuple(Region.parse(values).as_list()) if values else ()
+
+
 class CameraConfig(StrictModel):
     """`[camera]`: where frames come from."""
 
@@ -201,6 +207,24 @@ class CameraConfig(StrictModel):
             le=1000.0,
         ),
     ] = 10.0
+    region: Annotated[
+        tuple[float, ...],
+        Field(strict=False),
+        AfterValidator(_region),
+        setting(
+            "The part of the frame the model looks at, as fractions of the frame: [x, y, width, "
+            "height], e.g. [0.6, 0.1, 0.3, 0.4] (the right third, near the top). It is padded "
+            "with black to a square, never cropped or stretched. Empty (the default): the centre "
+            "square of the whole frame. A region set on the web page (drawn over the live view) "
+            "is kept in the state; this value only seeds a new state.",
+            allowed="must be [] or four fractions [x, y, width, height] inside the frame",
+        ),
+    ] = ()
+
+    @property
+    def region_box(self) -> Region | None:
+        """The configured region (None: the centre square of the whole frame)."""
+        return Region(*self.region) if self.region else None
 
     @property
     def explicit_size(self) -> tuple[int, int] | None:

@@ -30,6 +30,7 @@ from ..errors import (
 from ..events import EventSink, LossEvent, MetricsReport
 from ..model import TransferLearningModel
 from ..model.evaluation import Evaluation
+from ..model.region import Region
 from ..store import StateStore
 from ..trainer.trainer import Trainer
 from .frames import FrameClassifier
@@ -72,6 +73,7 @@ class Engine:
             store,
             lambda: trainer.training,
             lambda: trainer.last_cycle,
+            lambda: None if self.frames.region is None else self.frames.region.as_list(),
             model.bundle_id,
             version,
         )
@@ -102,6 +104,8 @@ class Engine:
         self.imprint_if_untrained()
         self.model.open_set()
         self.frames.reset()
+        region = self.store.region
+        self.frames.region = Region.parse(region) if region else None
 
     def imprint_if_untrained(self) -> bool:
         """While the head was never trained, set it from the class means (useful at once)."""
@@ -177,6 +181,13 @@ class Engine:
         except CommandError as exc:
             exc.request_id = command.request_id
             raise
+
+    def set_region(self, region: Region | None) -> None:
+        """Look at ``region`` of the frame from now on (None: the whole frame); kept in the
+        state first."""
+        self.store.set_region(None if region is None else region.as_list())
+        self.frames.region = region
+        self.frames.reset()
 
     def current_frame(self) -> Frame:
         """The newest camera frame, or CommandError saying why there is none to use."""

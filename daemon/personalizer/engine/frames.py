@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
+
 from ..camera import Frame
 from ..config import InferenceConfig
 from ..events import EventSink, PredictionEvent
 from ..inference import PredictionSmoother
 from ..model import TransferLearningModel
+from ..model.region import Region
 
 
 class FrameClassifier:
@@ -32,12 +35,19 @@ class FrameClassifier:
             config.agree_frames, config.min_confidence, config.publish_interval
         )
         self._lock = threading.Lock()
+        self.region: Region | None = None  # replaced, never changed in place (any thread)
+
+    def view(self, image: np.ndarray) -> np.ndarray:
+        """What the model sees of a camera frame: the region, or the whole frame."""
+        region = self.region
+        return image if region is None else region.apply(image)
 
     def classify(self, frame: Frame) -> PredictionEvent | None:
         """Classify one frame; publish and return the smoothed prediction when one is due."""
         # The open-set test as last measured: the thread that changed the samples measures it
         # again (Engine.samples_changed), so a frame never waits for the database.
-        result = self._model.classify(frame.image, self.unknown_label, current=False)
+        image = self.view(frame.image)
+        result = self._model.classify(image, self.unknown_label, current=False)
         with self._lock:
             smoothed = self._smoother.update(
                 result.scores, time.monotonic(), result.class_name, result.confidence, result.known

@@ -33,6 +33,7 @@ class StatusSources:
     store: StateStore
     training: Callable[[], bool]  # whether training is switched on
     last_cycle: Callable[[], CycleEnd | None]  # how the last training cycle ended
+    region: Callable[[], list[float] | None]  # the region of the frame the model looks at
     bundle_id: str
     version: str
 
@@ -90,6 +91,7 @@ class StatusBoard:
             progress=progress,
             needs_training=model.needs_training,
             last_cycle=_cycle(src.last_cycle()),
+            region=src.region(),
         )
 
     def publish(self) -> None:

@@ -39,6 +39,7 @@ def status_payload(report: StatusReport) -> bytes:
             "last_loss": None if report.last_loss is None else _finite(report.last_loss),
             "needs_training": report.needs_training,
             "last_cycle": None if report.last_cycle is None else dict(report.last_cycle),
+            "region": None if report.region is None else list(report.region),
         }
     )
 

@@ -69,6 +69,7 @@ def prepared_store(config: Config) -> StateStore:
         config.state.dir,
         store_images=config.state.store_images,
         configured_classes=config.model.classes,
+        configured_region=config.camera.region,
     )
     try:
         store.prepare()

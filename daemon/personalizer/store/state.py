@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["STATE_DB", "StateDirError", "StateStore"]
 
+REGION = "region"  # meta: [x, y, width, height] as fractions, or null (the whole frame)
+
 
 class StateStore:
     """The state folder of one daemon."""
@@ -67,12 +69,15 @@ class StateStore:
         directory: Path,
         store_images: bool = True,
         configured_classes: Sequence[str] = (),
+        configured_region: Sequence[float] = (),
     ) -> None:
-        """The state in ``directory``; ``configured_classes`` (the config's) seed a new state."""
+        """The state in ``directory``; ``configured_classes`` and ``configured_region`` (the
+        config's) seed a new state."""
         self.directory = Path(directory)
         self.path = self.directory / STATE_DB
         self.store_images = store_images
         self.configured_classes = tuple(configured_classes)
+        self.configured_region = list(configured_region)
         self.db: StateDatabase | None = None
         self.lock = threading.RLock()
         self.last_save: float | None = None
@@ -151,6 +156,8 @@ class StateStore:
         slots = fit_classes(db, model, self.configured_classes, warnings)
         model.set_classes(slots)
         warnings += config_drift(self.configured_classes, list(slots.values()))
+        if db.meta(REGION) is None:  # a new state: the config's region seeds it
+            db.set_meta({REGION: self.configured_region or None})
         samples_bundle = db.meta("samples_bundle")
         shape = tuple(db.meta_json("bottleneck_shape", []))
         total = sum(db.samples.counts().values())
@@ -328,6 +335,18 @@ class StateStore:
         except DamagedSampleError as exc:
             self._found_damaged({exc.sample_id: exc.why})
             raise
+
+    @property
+    def region(self) -> list[float] | None:
+        """The region of the frame the model looks at, as kept in the state (None: the whole
+        frame's centre square)."""
+        with self.lock:
+            return self._db().meta_json(REGION) or None
+
+    def set_region(self, region: Sequence[float] | None) -> None:
+        """Keep ``region`` (None: the whole frame) in the state (one transaction)."""
+        value = list(region) if region else None
+        self._write("storing the region", lambda db: db.set_meta({REGION: value}))
 
     def size(self) -> int:
         """Bytes the state database takes on disk."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import classes, inference, samples, training
+from . import classes, inference, samples, training, view
 
 if TYPE_CHECKING:
     from ...commands import Command
@@ -31,4 +31,5 @@ HANDLERS: dict[str, Handler] = {
     "save": training.save,
     "evaluate": training.evaluate,
     "classify": inference.classify,
+    "region": view.region,
 }

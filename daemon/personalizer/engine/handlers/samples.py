@@ -33,7 +33,9 @@ def sample(engine: Engine, command: Command) -> dict[str, Any]:
     class_name = command.payload.class_name
     slot = model.class_registry.slot_of(class_name)
     given = command.payload.image
-    image: np.ndarray = given if given is not None else engine.current_frame().image
+    image: np.ndarray = (
+        given if given is not None else engine.frames.view(engine.current_frame().image)
+    )
     bottleneck, crop = model.embed(image, CROP_SIZE)
     jpeg = None
     if crop is not None and store.store_images:
