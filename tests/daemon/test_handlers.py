@@ -109,3 +109,24 @@ def test_the_command_queue_answers_every_job_and_refuses_when_full_or_stopping(r
     stop.set()
     assert not jobs.put(Job("save", b"{}", None, answers.append))
     assert "stopping" in answers[-1]["error"]
+
+
+def test_every_change_of_samples_and_classes_is_told_to_the_listeners(rig) -> None:
+    heard: list = []
+    rig.engine.changes.add(heard.append)
+    rig.engine.changes.add(lambda change: 1 / 0)  # a broken listener harms nobody
+    first = rig.run("sample", {"class": "cat", "image": photos.photo("cat")})["sample_id"]
+    second = rig.run("sample", {"class": "cat", "image": photos.variant("cat", 1)})["sample_id"]
+    rig.run("relabel", {"id": first, "class": "coffee"})
+    rig.run("sample_delete", {"id": first})
+    rig.run("class", {"rename": "cat", "to": "kitten"})
+    rig.run("reset", {"class": "kitten"})
+    rig.run("class", {"remove": "rocket"})
+    rig.run("class", {"add": "lamp"})
+    kinds = [type(c).__name__ for c in heard]
+    assert kinds == [
+        "SampleTaken", "SampleTaken", "SampleRelabelled", "SampleDeleted", "ClassRenamed",
+        "SampleDeleted", "ClassRemoved", "ClassAdded",
+    ]  # fmt: skip
+    assert heard[0].jpeg[:2] == b"\xff\xd8" and heard[0].source == "mqtt"
+    assert heard[5].sample_id == second

@@ -33,6 +33,7 @@ from ..model.evaluation import Evaluation
 from ..model.region import Region
 from ..store import StateStore
 from ..trainer.trainer import Trainer
+from .changes import ChangeListeners
 from .frames import FrameClassifier
 from .handlers import HANDLERS
 from .metrics import empty_report, metrics_report
@@ -79,6 +80,7 @@ class Engine:
         )
         self.status = StatusBoard(sources, events, camera_source)
         self.frames = FrameClassifier(model, config.inference, events)
+        self.changes = ChangeListeners()  # who follows what is taught here (the fleet)
         self._imprint = config.training.imprint
         self._evaluation: Evaluation | None = None  # the last estimate, by slot
         self._stale = False  # the samples changed since that estimate

@@ -311,6 +311,16 @@ class TransferLearningModel:
         self._classes.check_slots(slots)
         self._samples.attach(source, slots, ids, next_id)
 
+    def sample_ids(self, class_name: str | None = None) -> list[int]:
+        """The ids of the samples (of ``class_name`` only, when given), oldest first."""
+        snapshot = self._samples.snapshot()
+        if class_name is None:
+            return [int(i) for i in snapshot.ids]
+        slot = self._classes.slot_of(class_name)
+        return [
+            int(i) for i, label in zip(snapshot.ids, snapshot.labels, strict=True) if label == slot
+        ]
+
     def samples(self) -> dict[str, int]:
         """The number of stored samples per class, in class order."""
         counts = self._samples.counts()

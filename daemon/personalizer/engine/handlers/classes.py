@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..changes import ClassAdded, ClassRemoved, ClassRenamed
+
 if TYPE_CHECKING:
     from ...commands import Command
     from ..engine import Engine
@@ -22,6 +24,7 @@ def change(engine: Engine, command: Command) -> dict[str, Any]:
         slot = registry.next_slot()
         store.set_classes({**model.class_slots(), slot: payload.add})
         model.add_class(payload.add)
+        engine.changes.emit(ClassAdded(payload.add))
         log.info("class %s added (slot %d)", payload.add, slot)
     elif payload.rename is not None:
         slot = registry.slot_of(payload.rename)
@@ -30,12 +33,15 @@ def change(engine: Engine, command: Command) -> dict[str, Any]:
         store.set_classes({**model.class_slots(), slot: payload.to})
         model.rename_class(payload.rename, payload.to)
         engine.metrics_changed(samples=False)  # the same samples, under another name
+        if payload.to != payload.rename:
+            engine.changes.emit(ClassRenamed(payload.rename, payload.to))
         log.info("class %s renamed to %s", payload.rename, payload.to)
     else:
         slot = registry.slot_of(payload.remove)
         removed = store.remove_class(slot)
         model.remove_class(payload.remove)
         engine.samples_changed()
+        engine.changes.emit(ClassRemoved(payload.remove))
         log.info("class %s removed with its %d sample(s)", payload.remove, removed)
     engine.status.publish()
     return {"classes": list(model.classes), "capacity": model.capacity}

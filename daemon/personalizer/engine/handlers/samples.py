@@ -16,6 +16,7 @@ import numpy as np
 from ...commands import CommandError
 from ...events import SampleEvent
 from ...images import encode_image
+from ..changes import SampleDeleted, SampleRelabelled, SampleTaken
 
 if TYPE_CHECKING:
     from ...commands import Command
@@ -52,6 +53,7 @@ def sample(engine: Engine, command: Command) -> dict[str, Any]:
         command.source,
         count,
     )
+    engine.changes.emit(SampleTaken(sample_id, class_name, command.source, created, jpeg))
     engine.events.sample(SampleEvent(class_name, count, command.source, created))
     engine.status.publish()
     return {"class": class_name, "count": count, "sample_id": sample_id}
@@ -96,6 +98,7 @@ def delete(engine: Engine, command: Command) -> dict[str, Any]:
     engine.store.delete_sample(sample_id)
     engine.model.remove_sample(sample_id)
     engine.samples_changed()
+    engine.changes.emit(SampleDeleted(sample_id))
     log.info("sample %d of class %s deleted", sample_id, name)
     engine.status.publish()
     return {"id": sample_id, "class": name, "samples": engine.model.samples()}
@@ -110,6 +113,7 @@ def relabel(engine: Engine, command: Command) -> dict[str, Any]:
         engine.store.relabel(sample_id, slot)
         engine.model.relabel_sample(sample_id, target)
         engine.samples_changed()
+        engine.changes.emit(SampleRelabelled(sample_id, target))
         log.info("sample %d moved from %s to %s", sample_id, old, target)
         engine.status.publish()
     return {"id": sample_id, "class": target, "from": old, "samples": engine.model.samples()}
@@ -132,6 +136,7 @@ def reset(engine: Engine, command: Command) -> dict[str, Any]:
     """`reset`: clear one class's samples, or every sample and the head."""
     model, store = engine.model, engine.store
     class_name = command.payload.class_name
+    gone = model.sample_ids(class_name)
     if class_name is None:
         engine.trainer.stop(save=False)
         removed = store.delete_samples(None)
@@ -146,5 +151,7 @@ def reset(engine: Engine, command: Command) -> dict[str, Any]:
         model.clear(class_name)
         engine.samples_changed()
         log.info("reset: %d sample(s) of class %s cleared", removed, class_name)
+    for sample_id in gone:
+        engine.changes.emit(SampleDeleted(sample_id))
     engine.status.publish()
     return {"removed": removed, "samples": model.samples()}
