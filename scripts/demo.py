@@ -9,20 +9,23 @@ What it does, on a fresh machine:
 2. starts a private mosquitto on a free loopback port;
 3. runs `personalizer run` on a replay camera that shows four real photos (scikit-image's sample
    images: a cat, a coffee cup, a rocket, an astronaut), two seconds each, in a loop, with its
-   web page on (a password made up for the run; the URL and the password are printed);
-4. plays a user: takes samples of each class (`cmd/sample`, as a button would), starts training
-   (`cmd/train`), stops it once the loss is low, classifies photos it never trained on
-   (`cmd/classify`), and then lets you watch the camera's predictions, on the terminal and on
-   the page, where you can teach, train and review samples yourself;
-5. prints every MQTT message the daemon publishes, as it arrives.
+   web page on (the URL and its password are printed; with --lan the page is open to the
+   network, and the LAN address is printed with a QR code for a phone);
+4. the first time (or with --fresh), plays a user: takes samples of each class (`cmd/sample`, as
+   a button would), trains (`cmd/train`; the cycle ends by itself when the loss stops
+   improving), and classifies photos it never trained on (`cmd/classify`). What was taught,
+   here or on the page, is kept for the next run;
+5. prints every MQTT message the daemon publishes, as it arrives, until Ctrl-C (or for
+   $DEMO_SECONDS seconds, for scripted runs).
 
-Ctrl-C stops everything cleanly (the daemon saves its state and says `offline`). Without a
-terminal (CI), it stops by itself after `--watch` seconds.
+Ctrl-C stops everything cleanly (the daemon saves its state and says `offline`). If the daemon
+dies, the demo says so with its last log lines and exits with a failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import secrets
@@ -46,9 +49,9 @@ CLASSES = ("cat", "coffee", "rocket", "astronaut")
 ROOT = "personalizer/demo"
 WORK = REPO / "build" / "demo"
 SAMPLES_PER_CLASS = 6
-LOSS_GOAL = 0.05
-MAX_TRAIN_SECONDS = 90
+MAX_TRAIN_SECONDS = 120
 WEB_PORT = 8080  # the page's port when it is free (else any free one)
+SLOTS = 8  # the demo bundle's class slots: four taught, four to add on the page
 
 COLOURS = {"say": "1;36", "warn": "1;33", "availability": "1;32", "status": "0;37",
            "sample": "0;35", "loss": "0;33", "prediction": "0;32", "result": "0;34"}  # fmt: skip
@@ -76,6 +79,10 @@ class Terminal:
         """A line of the demo's narration."""
         self._line(self._paint("say", f"==> {text}"))
 
+    def plain(self, text: str) -> None:
+        """A line as it is (a QR code)."""
+        self._line(text)
+
     def warn(self, text: str) -> None:
         """Something the user must know (the weights fallback)."""
         self._line(self._paint("warn", f"!!! {text}"))
@@ -96,8 +103,11 @@ def _summary(topic: str, message: Message) -> str:
         return message.text
     data = message.json()
     if topic == "status":
-        camera = "ok" if data["camera"]["ok"] else f"DOWN ({data['camera']['error']})"
-        return f"{data['state']}, samples {data['samples']}, camera {camera}"
+        camera = data["camera"]
+        state = "ok" if camera["ok"] else "starting" if camera.get("starting") else "DOWN"
+        if camera["error"]:
+            state += f" ({camera['error']})"
+        return f"{data['state']}, samples {data['samples']}, camera {state}"
     if topic == "sample":
         return f"{data['class']} now has {data['count']} sample(s) (from {data['source']})"
     if topic == "loss":
@@ -113,7 +123,10 @@ def _summary(topic: str, message: Message) -> str:
 
 def demo_bundle(term: Terminal) -> Path:
     """The demo bundle: real ImageNet-trained weights if possible, else the announced fallback."""
-    spec = BundleSpec(image_size=224, alpha=1.0, pooling="avg")
+    names = (*CLASSES, *(f"class{i}" for i in range(len(CLASSES) + 1, SLOTS + 1)))
+    spec = BundleSpec(
+        image_size=224, alpha=1.0, pooling="avg", num_classes=SLOTS, class_names=names
+    )
     term.say("building the demo bundle: MobileNetV2 224 px, softmax head, Adam (cached after)")
     reasons = []
     for weights, what in (
@@ -146,9 +159,12 @@ def web_port(host: str) -> int:
             return free_port()
 
 
-def demo_config(broker: Broker, bundle: Path, listen: str, password: str) -> Path:
-    """The daemon's config: replay camera over the photos, two seconds per photo, the page on."""
-    shutil.rmtree(WORK, ignore_errors=True)
+def demo_config(broker: Broker, bundle: Path, listen: str, password: str, fresh: bool) -> Path:
+    """The daemon's config: replay camera over the photos, two seconds per photo, the page on.
+    The state folder is kept between runs unless ``fresh``."""
+    if fresh:
+        shutil.rmtree(WORK / "state", ignore_errors=True)
+    shutil.rmtree(WORK / "camera", ignore_errors=True)
     fps = 4.0
     frames = photos.replay_folder(WORK / "camera", list(CLASSES), copies=int(fps * 2))
     secret = WORK / "web_password"
@@ -171,6 +187,51 @@ def demo_config(broker: Broker, bundle: Path, listen: str, password: str) -> Pat
     )  # fmt: skip
 
 
+def page_password() -> str:
+    """The page's password: the one of the last run (a phone may remember it), else a new one."""
+    secret = WORK / "web_password"
+    if secret.is_file() and secret.read_text().strip():
+        return secret.read_text().strip()
+    WORK.mkdir(parents=True, exist_ok=True)
+    return secrets.token_urlsafe(9)
+
+
+def lan_address() -> str:
+    """This machine's address on its network (where a phone reaches the page)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # picks the outgoing interface; sends nothing
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
+
+
+def qr_lines(text: str) -> list[str]:
+    """A QR code of ``text`` for the terminal (none when the qrcode package is missing)."""
+    try:
+        import qrcode
+    except ImportError:
+        return []
+    code = qrcode.QRCode(border=1)
+    code.add_data(text)
+    buffer = io.StringIO()
+    code.print_ascii(out=buffer, invert=True)
+    return buffer.getvalue().splitlines()
+
+
+class DaemonDied(RuntimeError):
+    """The daemon exited while the demo ran; the message has its last log lines."""
+
+
+def check_alive(daemon: DaemonProcess) -> None:
+    """DaemonDied (with the end of its log) when the daemon is no longer running."""
+    if not daemon.alive():
+        tail = "\n".join(daemon.log().splitlines()[-15:])
+        raise DaemonDied(
+            f"the daemon exited (status {daemon.process.poll()}); its last lines:\n{tail}"
+        )
+
+
 def script(watch: MqttWatch, term: Terminal) -> None:
     """The scripted user: samples, training, classification."""
     term.say(f"taking {SAMPLES_PER_CLASS} samples of each class (what a class button does)")
@@ -181,15 +242,20 @@ def script(watch: MqttWatch, term: Terminal) -> None:
             result = watch.command("sample", {"class": name, "image": b64(photos.encode(image))})
             if not result["ok"]:
                 raise RuntimeError(f"sample refused: {result}")
-    term.say("training: cmd/train start (the loss goes down epoch by epoch)")
+    term.say("training: cmd/train start (it stops by itself when the loss stops improving)")
     mark = watch.mark()
     watch.command("train", {"action": "start"})
     try:
-        watch.wait_for("loss", lambda m: m.json()["loss"] < LOSS_GOAL, MAX_TRAIN_SECONDS, mark)
-        term.say(f"loss is below {LOSS_GOAL}: cmd/train stop")
+        done = watch.wait_for(
+            "status",
+            lambda m: m.json()["state"] == "idle" and m.json().get("last_cycle"),
+            MAX_TRAIN_SECONDS,
+            mark,
+        )
+        term.say(done.json()["last_cycle"]["text"])
     except TimeoutError:
         term.say(f"{MAX_TRAIN_SECONDS} s of training: cmd/train stop")
-    watch.command("train", {"action": "stop"})
+        watch.command("train", {"action": "stop"})
     term.say("classifying shots of each class that were never samples (cmd/classify)")
     right = 0
     for name in CLASSES:
@@ -204,20 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--watch",
-        type=float,
-        default=None,
-        help="seconds to show predictions after the script (default: until Ctrl-C on a "
-        "terminal, 20 s otherwise)",
-    )
-    parser.add_argument(
         "--lan",
         action="store_true",
         help="let the web page listen on every network (to open it on a phone), not only on "
         "this machine",
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget what was taught in earlier runs"
+    )
     args = parser.parse_args(argv)
-    watch_seconds = args.watch if args.watch is not None else (None if sys.stdin.isatty() else 20)
+    seconds = float(os.environ["DEMO_SECONDS"]) if os.environ.get("DEMO_SECONDS") else None
     term = Terminal()
     try:
         bundle = demo_bundle(term)
@@ -227,13 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     daemon = None
     broker = Broker()
     watch = None
+    status = 0
     try:
         broker.start()
         term.say(f"mosquitto is listening on {broker.host}:{broker.port}")
         host = "0.0.0.0" if args.lan else "127.0.0.1"
         port = web_port(host)
-        password = secrets.token_urlsafe(9)
-        config = demo_config(broker, bundle, f"{host}:{port}", password)
+        password = page_password()
+        config = demo_config(broker, bundle, f"{host}:{port}", password, args.fresh)
         watch = MqttWatch(broker.host, broker.port, ROOT)
         watch.on_message = term.traffic
         watch.start()
@@ -241,36 +304,52 @@ def main(argv: list[str] | None = None) -> int:
         term.say(f"(its log: {config.with_suffix('.log').relative_to(REPO)})")
         daemon = DaemonProcess(config).start()
         try:
-            watch.wait_for("availability", lambda m: m.text == "online", timeout=120)
+            first = watch.wait_for("status", timeout=120)
         except TimeoutError:
-            print(daemon.log()[-3000:], file=sys.stderr)
+            check_alive(daemon)
             raise
-        page = f"http://{socket.gethostname() if args.lan else '127.0.0.1'}:{port}/"
+        page = f"http://{lan_address() if args.lan else '127.0.0.1'}:{port}/"
         term.say(f"the web page: {page}  password: {password}")
-        if not args.lan:
-            term.say("(this machine only; `python scripts/demo.py --lan` opens it to a phone)")
-        script(watch, term)
-        if watch_seconds is None:
+        if args.lan:
+            for line in qr_lines(page):
+                term.plain(line)
+        else:
+            term.say("(this machine only; `make demo LAN=1` opens it to your phone)")
+        taught = sum(first.json()["samples"].values())
+        if taught:
+            term.say(f"the board remembers {taught} samples from your last run (`make demo "
+                     "FRESH=1` starts over)")  # fmt: skip
+        else:
+            script(watch, term)
+        check_alive(daemon)
+        if seconds is None:
             term.say("watching the camera's predictions (each photo shows for 2 s); Ctrl-C stops")
             term.say(f"open {page} (password {password}) to see the camera and teach it")
-            while daemon.alive():
-                time.sleep(0.5)
         else:
-            term.say(f"watching the camera's predictions for {watch_seconds:g} s")
-            time.sleep(watch_seconds)
+            term.say(f"watching the camera's predictions for {seconds:g} s")
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            check_alive(daemon)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print()
         term.say("Ctrl-C: stopping")
+    except DaemonDied as died:
+        term.warn(str(died))
+        status = 1
     finally:
         if daemon is not None and daemon.alive():
-            code, seconds = daemon.terminate()
-            term.say(f"the daemon stopped (exit {code}) in {seconds:.1f} s")
+            code, took = daemon.terminate()
+            term.say(f"the daemon stopped (exit {code}) in {took:.1f} s")
+            status = status or (0 if code == 0 else 1)
         if watch is not None:
             time.sleep(0.3)  # let its `offline` arrive on screen
             watch.close()
         broker.close()
-    term.say("done. The daemon's state is in build/demo/state; run `make demo` to start over.")
-    return 0
+    if status == 0:
+        term.say("done. What you taught is kept in build/demo/state for the next `make demo`")
+        term.say("(`make demo FRESH=1` starts over).")
+    return status
 
 
 if __name__ == "__main__":

@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# Makes sure the system programs the tests and the demo use are installed: mosquitto (the MQTT
-# broker and mosquitto_passwd; tests and the demo start their own on a free loopback port, nothing
-# is started here), openssl (the TLS tests make their certificates with it) and systemd-analyze
-# (scores the systemd unit), and chromium with a font (the web page's tests drive it headless
-# through Playwright, whose own browser download is not used). Installs them with apt when run
-# as root.
+# Makes sure the system programs are installed that `make demo` (argument `demo`) or the tests
+# (argument `test`, the default) use, with apt-get when run as root; otherwise it says what to
+# install.
+#   demo: mosquitto (the broker the demo starts on a free loopback port) and mosquitto-clients
+#         (mosquitto_sub / mosquitto_pub, for the README's examples).
+#   test: the demo's, plus openssl (the TLS tests make their certificates), systemd-analyze
+#         (scores the units), chromium with a font (the web page's tests drive it headless
+#         through Playwright, whose own browser download is not used) and debootstrap (the
+#         Debian roots of the arm64 lane and of the live Home Assistant tests).
 set -euo pipefail
+mode="${1:-test}"
 missing=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-[ -n "$(fc-list 2>/dev/null)" ] || missing+=(fonts-liberation)
+need() { # need PACKAGE TEST...: PACKAGE when the test command fails
+  local package="$1"; shift
+  if ! "$@" >/dev/null 2>&1; then
+    [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
+  fi
+}
+need mosquitto bash -c 'command -v mosquitto || [ -x /usr/sbin/mosquitto ]'
+need mosquitto command -v mosquitto_passwd
+need mosquitto-clients command -v mosquitto_sub
+if [ "$mode" = "test" ]; then
+  need openssl command -v openssl
+  need systemd command -v systemd-analyze
+  need chromium test -x /usr/bin/chromium
+  need fonts-liberation bash -c '[ -n "$(fc-list 2>/dev/null)" ]'
+  need debootstrap command -v debootstrap
+elif [ "$mode" != "demo" ]; then
+  echo "usage: $0 [demo|test]" >&2
+  exit 2
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing with apt-get: ${missing[*]}" >&2
