@@ -32,6 +32,7 @@ from .values import (
     Listen,
     Names,
     Pin,
+    StreamUrl,
     TopicPrefix,
     is_loopback,
     parse_listen,
@@ -87,15 +88,73 @@ class ModelConfig(StrictModel):
         return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
-class CameraConfig(StrictModel):
+class PasswordSection(StrictModel):
+    """A section whose password is read by .checks from its ``password_file`` or a systemd
+    credential, never from the config file itself."""
+
+    _password: SecretStr | None = PrivateAttr(None)
+    _password_source: str = PrivateAttr("")
+
+    @property
+    def password(self) -> SecretStr | None:
+        """The password (from ``password_file`` or the systemd credential), if any."""
+        return self._password
+
+    @property
+    def password_source(self) -> str:
+        """Where the password came from, for the log (never the password itself)."""
+        return self._password_source
+
+    def with_password(self, password: SecretStr | None, source: str) -> Self:
+        """A copy that carries ``password``, read from ``source``."""
+        copy = self.model_copy()
+        copy._password, copy._password_source = password, source
+        return copy
+
+
+class CameraConfig(PasswordSection):
     """`[camera]`: where frames come from."""
 
-    source: Literal["auto", "picamera2", "opencv", "replay"] = "auto"
+    source: Literal["auto", "picamera2", "opencv", "replay", "stream"] = "auto"
     device: CameraDevice = "/dev/video0"
     path: ConfigPath = None
     width: Annotated[StrictInt, Field(ge=16, le=8192)] = 640
     height: Annotated[StrictInt, Field(ge=16, le=8192)] = 480
     fps: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
+    url: Annotated[
+        StreamUrl | None,
+        Field(
+            description='Network camera (source = "stream"): the stream\'s URL, rtsp:// (H.264 '
+            "or MJPEG) or http:// / https:// (MJPEG). No user name or password in it: those go "
+            "in username and password_file. Use the camera's small substream (e.g. 640x360).",
+            json_schema_extra=_allowed(
+                'must be a stream URL in quotes, e.g. "rtsp://192.168.1.20:554/stream2"'
+            ),
+        ),
+    ] = None
+    rtsp_transport: Annotated[
+        Literal["tcp", "udp"],
+        Field(
+            description='How RTSP carries the video: "tcp" (one connection, passes firewalls '
+            'and NAT, no lost packets) or "udp" (less delay on a clean network, but lost '
+            "packets show as broken frames)."
+        ),
+    ] = "tcp"
+    username: Annotated[
+        StrictStr,
+        Field(description="Network camera: the user name to log in with (empty: no login)."),
+    ] = ""
+    password_file: Annotated[
+        ConfigPath,
+        Field(
+            description="Network camera: a file holding the password (only the first line is "
+            "read). Empty: the systemd credential named by password_credential, if any."
+        ),
+    ] = None
+    password_credential: Annotated[
+        CredentialName,
+        Field(description="The systemd credential holding the camera's password."),
+    ] = "camera_password"
 
     @property
     def explicit_size(self) -> tuple[int, int] | None:
@@ -140,30 +199,6 @@ class TrainingConfig(StrictModel):
     ] = 30.0
     auto_start: StrictBool = False
     imprint: StrictBool = True
-
-
-class PasswordSection(StrictModel):
-    """A section whose password is read by .checks from its ``password_file`` or a systemd
-    credential, never from the config file itself."""
-
-    _password: SecretStr | None = PrivateAttr(None)
-    _password_source: str = PrivateAttr("")
-
-    @property
-    def password(self) -> SecretStr | None:
-        """The password (from ``password_file`` or the systemd credential), if any."""
-        return self._password
-
-    @property
-    def password_source(self) -> str:
-        """Where the password came from, for the log (never the password itself)."""
-        return self._password_source
-
-    def with_password(self, password: SecretStr | None, source: str) -> Self:
-        """A copy that carries ``password``, read from ``source``."""
-        copy = self.model_copy()
-        copy._password, copy._password_source = password, source
-        return copy
 
 
 class MqttConfig(PasswordSection):
