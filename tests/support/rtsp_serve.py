@@ -12,10 +12,10 @@ standard library and GStreamer only, because the system Python has neither numpy
 Serving: the JPEG files of DIR (sorted by name) are cycled at --fps, each client getting a
 pipeline of its own; MJPEG goes out as it is (RTP/JPEG), H.264 is encoded live with x264
 (zerolatency, no B-frames, a key frame every 2 s, as network cameras send it). Prints
-`ready PORT` once listening, then `frame N WALLTIME FILE` for each frame handed to the pipeline
-(FILE: its position in DIR), so a test can tell which picture a client shows and how old it
-is. --encode writes an MP4 clip of the frames instead (for the bench: decode cost without a
-live encoder on the machine).
+`ready PORT` once listening, then `frame N WALLTIME FILE` for each frame as it reaches the RTP
+payloader, encoded (FILE: its position in DIR), so a test can tell which picture a client shows
+and how old it is. --encode writes an MP4 clip of the frames instead (for the bench: decode
+cost without a live encoder on the machine).
 """
 
 from __future__ import annotations
@@ -93,7 +93,10 @@ class Feeder:
         self.frames = frames
         self.index = 0
         self.playing = False
+        self.in_encoder: list[int] = []  # positions pushed, not yet at the payloader
         media.connect("new-state", self.state_changed)
+        payloader = media.get_element().get_child_by_name("pay0")
+        payloader.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.leaving)
         GLib.timeout_add(max(1, round(1000 / fps)), self.push)
 
     def state_changed(self, _media: GstRtspServer.RTSPMedia, state: int) -> None:
@@ -110,10 +113,17 @@ class Feeder:
         """Push the next frame; False (stop the timer) once the pipeline is gone."""
         position = self.index % len(self.frames)
         self.index += 1
-        Feeder.counter += 1
+        self.in_encoder.append(position)
         result = self.appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(self.frames[position]))
-        print(f"frame {Feeder.counter} {time.time():.6f} {position}", flush=True)
         return result == Gst.FlowReturn.OK
+
+    def leaving(self, _pad: Gst.Pad, _info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        """Log a frame as sent when it reaches the payloader (encoded, going out): frames leave
+        the encoder in order, one buffer each (no B-frames), so it is the oldest one pushed."""
+        if self.in_encoder:
+            Feeder.counter += 1
+            print(f"frame {Feeder.counter} {time.time():.6f} {self.in_encoder.pop(0)}", flush=True)
+        return Gst.PadProbeReturn.OK
 
 
 def serve(args: argparse.Namespace) -> None:
