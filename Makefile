@@ -26,7 +26,8 @@ all: test
 # bundle and imports the daemon package's bundle_format), the board (what Raspberry Pi OS users
 # install: tflite-runtime 2.14, numpy<2, no TensorFlow; plus scikit-image, whose bundled sample
 # photos feed the replay camera of the demo and the tests, OpenCV for the USB camera and video
-# replay (<4.11 keeps numpy<2), and qrcode for the demo's LAN address) and mosquitto.
+# replay (<4.11 keeps numpy<2), PyAV for network cameras (the daemon's [stream] extra), and
+# qrcode for the demo's LAN address) and mosquitto.
 # The tests add their own extras on top (.tests-ready): pytest and its plugins, ruff, hadolint,
 # Playwright (which drives Debian's chromium), and the litert venv (the board runtime's
 # successor).
@@ -46,7 +47,7 @@ $(CONV)/.tests-ready: $(CONV)/.ready
 $(BOARD)/.ready: daemon/pyproject.toml Makefile
 	$(PYTHON) -m venv $(BOARD)
 	$(BOARD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon" scikit-image "opencv-python-headless<4.11" qrcode
+	$(BOARD)/bin/pip install $(PIP_FLAGS) "numpy<2" "tflite-runtime==2.14.*" -e "./daemon[stream]" scikit-image "opencv-python-headless<4.11" qrcode
 	touch $@
 
 $(BOARD)/.tests-ready: $(BOARD)/.ready

@@ -14,6 +14,8 @@
 #   --root DIR                     install under DIR instead of / (packaging and tests; implies
 #                                  --no-system)
 #   --no-system                    skip apt, users/groups, udev and systemctl
+#   --stream                       also install PyAV, the decoder of network cameras
+#                                  ([camera] source = "stream": RTSP, HTTP MJPEG)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +25,7 @@ action="install"
 purge=0
 system=1
 instance=""
+stream=0
 
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --root) root="${2:?--root needs a directory}"; system=0; shift ;;
     --no-system) system=0 ;;
     --instance) instance="${2:?--instance needs a name, e.g. garage}"; shift ;;
+    --stream) stream=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -150,7 +154,11 @@ RULES
   else
     "$venv/bin/pip" install -q --disable-pip-version-check "ai-edge-litert>=2"
   fi
-  "$venv/bin/pip" install -q --disable-pip-version-check "$here/daemon"
+  if [ "$stream" -eq 1 ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check "$here/daemon[stream]"
+  else
+    "$venv/bin/pip" install -q --disable-pip-version-check "$here/daemon"
+  fi
   echo "    interpreter: $chosen"
 
   echo "==> configuration in $etc"
@@ -165,6 +173,8 @@ RULES
   [ -f "$etc/mqtt_password" ] || install -m 0600 /dev/null "$etc/mqtt_password"
   # ...and this one as web_password, the web page's ([web]; empty = the page on 127.0.0.1 only).
   [ -f "$etc/web_password" ] || install -m 0600 /dev/null "$etc/web_password"
+  # ...and this one as camera_password, a network camera's ([camera] source = "stream").
+  [ -f "$etc/camera_password" ] || install -m 0600 /dev/null "$etc/camera_password"
 
   echo "==> state directory $state"
   install -d -m 0700 "$state"
@@ -190,6 +200,8 @@ personalizer is installed. Next:
      and check it:  sudo -u personalizer $venv/bin/personalizer check-config --config $etc/personalizer.toml
   3. MQTT password, if your broker needs one: put it in $etc/mqtt_password
      Web page ([web] enabled = true): put its password in $etc/web_password
+     Network camera ([camera] source = "stream", install.sh --stream): its password in
+     $etc/camera_password
   4. Start it:      sudo systemctl enable --now personalizer
      Watch it:      journalctl -u personalizer -f
 NEXT

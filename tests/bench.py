@@ -414,6 +414,20 @@ def metrics_cost(bench: Bench) -> list[Row]:
     return measure_metrics_cost(bench, Row)
 
 
+def stream_decode_cost(bench: Bench) -> list[Row]:
+    """Issue 21: CPU per frame of 360p/720p/1080p H.264 over RTSP against a base invoke."""
+    from tests.bench_stream import measure_decode_cost
+
+    return measure_decode_cost(bench, Row)
+
+
+def stream_frame_age(bench: Bench) -> list[Row]:
+    """Issue 21: frames between the one classified and the newest the camera sent."""
+    from tests.bench_stream import measure_frame_age
+
+    return measure_frame_age(bench, Row)
+
+
 SECTIONS: list[Section] = [
     predict_latency,
     train_step,
@@ -425,6 +439,8 @@ SECTIONS: list[Section] = [
     float16_samples,
     camera_edge,
     metrics_cost,
+    stream_decode_cost,
+    stream_frame_age,
 ]
 
 

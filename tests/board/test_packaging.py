@@ -73,6 +73,7 @@ def test_unit_supervises_and_reaches_the_hardware():
     assert s["LoadCredential"] == [
         "mqtt_password:/etc/personalizer/mqtt_password",
         "web_password:/etc/personalizer/web_password",
+        "camera_password:/etc/personalizer/camera_password",
     ]
     assert {"gpio", "video"} <= set(s["SupplementaryGroups"][0].split())
     allowed = {line.split()[0] for line in s["DeviceAllow"]}
@@ -204,6 +205,9 @@ def test_install_script_is_idempotent_and_uninstalls(tmp_path):
     assert oct((root / "etc/personalizer/mqtt_password").stat().st_mode & 0o777) == "0o600"
     web_password = root / "etc/personalizer/web_password"
     assert web_password.read_bytes() == b"" and oct(web_password.stat().st_mode & 0o777) == "0o600"
+    camera_password = root / "etc/personalizer/camera_password"
+    assert camera_password.read_bytes() == b""
+    assert oct(camera_password.stat().st_mode & 0o777) == "0o600"
     config.write_text(config.read_text() + "\n# edited by the user\n")
 
     second = run("--runtime", "tflite")

@@ -11,6 +11,7 @@ from .opencv import OpenCVSource
 from .picamera2 import Picamera2Source
 from .replay import ReplaySource
 from .source import CameraError, FrameSource
+from .stream import StreamSource
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,17 @@ def create_frame_source(config: CameraConfig, model_side: int | None = None) -> 
     ``model_side`` is the model's (square) input size: unless the config sets width and height,
     cameras deliver the smallest frames that cover it (see the sources).
     """
+    if config.source == "stream":
+        if config.url is None:
+            raise CameraError('camera.source = "stream" needs camera.url')
+        return StreamSource(
+            config.url,
+            fps=config.fps,
+            transport=config.rtsp_transport,
+            username=config.username,
+            password=config.password,
+            password_source=config.password_source,
+        )
     size = config.explicit_size
     replay = (
         ReplaySource(config.path, config.width, config.height, config.fps, size, model_side)

@@ -49,6 +49,7 @@ class CameraSupervisor:
         self._down = threading.Event()  # set while the camera is failed and retried
         self._last_frame_at = time.monotonic()
         self._stalled = False
+        self._down_since: float | None = None  # when the camera last failed, until it is back
 
     @property
     def status(self) -> CameraStatus:
@@ -77,7 +78,12 @@ class CameraSupervisor:
             self._down.clear()
             self._last_frame_at = time.monotonic()  # a reopened camera gets time to deliver
             description = self.source.describe()
-            log.info("camera: %s is open", description)
+            if self._down_since is not None:
+                down = time.monotonic() - self._down_since
+                log.info("camera: %s is back after %.0f s down", description, down)
+                self._down_since = None
+            else:
+                log.info("camera: %s is open", description)
             self._report(CameraStatus(description, ok=True))
             opened = time.monotonic()
             error = self._read_until_failure()
@@ -106,6 +112,8 @@ class CameraSupervisor:
 
     def _failed(self, error: str, retry_in: float) -> None:
         self._down.set()
+        if self._down_since is None:
+            self._down_since = time.monotonic()
         log.warning("camera %s: %s; retrying in %.0f s", self.source.describe(), error, retry_in)
         self._report(CameraStatus(self.source.describe(), ok=False, error=error))
         self.stop.wait(retry_in)

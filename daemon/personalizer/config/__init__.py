@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ConfigDict, ValidationError
 
+from ..redaction import redact_url
 from ..schema import MISSING, StrictModel, problems_of
 from . import checks
 from .models import (
@@ -81,6 +82,8 @@ class Config(StrictModel):
             camera += f" ({self.camera.path})"
         elif self.camera.source == "opencv":
             camera += f" ({self.camera.device})"
+        elif self.camera.source == "stream" and self.camera.url is not None:
+            camera += f" ({redact_url(self.camera.url)})"
         return (
             f"config OK: bundle {self.model.bundle} classes [{classes}], camera {camera} "
             f"{self.camera.width}x{self.camera.height}@{self.camera.fps:g}fps, "
@@ -131,7 +134,7 @@ def parse_config(
     if "model" in sections:
         sections["model"] = checks.check_model(sections["model"], report)
     if "camera" in sections:
-        sections["camera"] = checks.check_camera(sections["camera"], report)
+        sections["camera"] = checks.check_camera(sections["camera"], environ, report)
     if "mqtt" in sections:
         sections["mqtt"] = checks.check_mqtt(sections["mqtt"], environ, report)
     if "state" in sections:

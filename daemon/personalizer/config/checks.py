@@ -8,6 +8,7 @@ that passes here is found the same way by `personalizer run`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import ssl
 from collections.abc import Callable, Mapping
@@ -75,8 +76,13 @@ def check_model(model: ModelConfig, report: Report) -> ModelConfig:
     return model.model_copy(update={"classes": tuple(classes)})
 
 
-def check_camera(camera: CameraConfig, report: Report) -> CameraConfig:
-    """A replay camera has a path, and the path exists."""
+def check_camera(camera: CameraConfig, environ: Mapping[str, str], report: Report) -> CameraConfig:
+    """A replay camera has a path, and the path exists; a network camera has a URL, its
+    decoder (PyAV) and its password (file or systemd credential)."""
+    if camera.source == "stream":
+        camera = _check_stream(camera, environ, report)
+    elif camera.url is not None:
+        report("camera.url", camera.url, 'is used by source = "stream" only; set that or remove it')
     if camera.source == "replay" and camera.path is None:
         report("camera.path", MISSING, 'source = "replay" needs a folder of images or a video')
     if camera.path is not None and not camera.path.exists():
@@ -86,6 +92,26 @@ def check_camera(camera: CameraConfig, report: Report) -> CameraConfig:
             "no such file or folder; give a folder of JPEG/PNG or a video file",
         )
     return camera
+
+
+def _check_stream(camera: CameraConfig, environ: Mapping[str, str], report: Report) -> CameraConfig:
+    if camera.url is None:
+        report(
+            "camera.url", MISSING, 'source = "stream" needs the URL, e.g. "rtsp://host:554/path"'
+        )
+    if importlib.util.find_spec("av") is None:
+        report(
+            "camera.source",
+            "stream",
+            "needs PyAV, which decodes the stream: pip install av "
+            "(or pip install 'tflite-personalizer[stream]')",
+        )
+    password, source = _password(
+        "camera", camera.password_file, camera.password_credential, environ, report
+    )
+    if password is not None and not camera.username:
+        report("camera.username", "", "a password is set, so set the user name it belongs to")
+    return camera.with_password(password, source)
 
 
 def _read_secret(path: Path) -> SecretStr | None:

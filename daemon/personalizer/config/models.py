@@ -34,6 +34,7 @@ from .values import (
     Listen,
     Names,
     Pin,
+    StreamUrl,
     TopicPrefix,
     default_client_id,
     instance_of,
@@ -160,16 +161,41 @@ def _region(values: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(Region.parse(values).as_list()) if values else ()
 
 
-class CameraConfig(StrictModel):
+class PasswordSection(StrictModel):
+    """A section whose password is read by .checks from its ``password_file`` or a systemd
+    credential, never from the config file itself."""
+
+    _password: SecretStr | None = PrivateAttr(None)
+    _password_source: str = PrivateAttr("")
+
+    @property
+    def password(self) -> SecretStr | None:
+        """The password (from ``password_file`` or the systemd credential), if any."""
+        return self._password
+
+    @property
+    def password_source(self) -> str:
+        """Where the password came from, for the log (never the password itself)."""
+        return self._password_source
+
+    def with_password(self, password: SecretStr | None, source: str) -> Self:
+        """A copy that carries ``password``, read from ``source``."""
+        copy = self.model_copy()
+        copy._password, copy._password_source = password, source
+        return copy
+
+
+class CameraConfig(PasswordSection):
     """`[camera]`: where frames come from."""
 
     source: Annotated[
-        Literal["auto", "picamera2", "opencv", "replay"],
+        Literal["auto", "picamera2", "opencv", "stream", "replay"],
         setting(
             'Where frames come from: "auto" (picamera2, then OpenCV, then replay if `path` is '
             'set), "picamera2" (Raspberry Pi camera module), "opencv" (USB camera, Coral Dev '
-            'Board camera) or "replay" (a folder of JPEG/PNG images, or a video file, played in '
-            "a loop: for testing)."
+            'Board camera), "stream" (a network camera: RTSP or HTTP MJPEG, see `url`) or '
+            '"replay" (a folder of JPEG/PNG images, or a video file, played in a loop: for '
+            "testing)."
         ),
     ] = "auto"
     device: Annotated[
@@ -207,6 +233,36 @@ class CameraConfig(StrictModel):
             le=1000.0,
         ),
     ] = 10.0
+    url: Annotated[
+        StreamUrl | None,
+        setting(
+            'Network camera (source = "stream"): the stream\'s URL, rtsp:// (H.264 or MJPEG) or '
+            "http:// / https:// (MJPEG). No user name or password in it: those go in username "
+            "and password_file. Use the camera's small substream (e.g. 640x360).",
+            allowed='must be a stream URL in quotes, e.g. "rtsp://192.168.1.20:554/stream2"',
+            toml='"rtsp://192.168.1.20:554/stream2"',
+            commented=True,
+        ),
+    ] = None
+    rtsp_transport: Annotated[
+        Literal["tcp", "udp"],
+        setting(
+            'How RTSP carries the video: "tcp" (one connection, passes firewalls and NAT, no '
+            'lost packets) or "udp" (less delay on a clean network, but lost packets show as '
+            "broken frames)."
+        ),
+    ] = "tcp"
+    username: Annotated[
+        StrictStr, setting("Network camera: the user name to log in with (empty: no login).")
+    ] = ""
+    password_file: Annotated[ConfigPath, password_file_setting("the network camera's")] = None
+    password_credential: Annotated[
+        CredentialName,
+        credential_setting(
+            "camera_password",
+            'An empty file (as scripts/install.sh creates) means "no password".',
+        ),
+    ] = "camera_password"
     region: Annotated[
         tuple[float, ...],
         Field(strict=False),
@@ -339,30 +395,6 @@ class TrainingConfig(StrictModel):
             "useful at once. Only for bundles whose head is one softmax layer; others ignore it."
         ),
     ] = True
-
-
-class PasswordSection(StrictModel):
-    """A section whose password is read by .checks from its ``password_file`` or a systemd
-    credential, never from the config file itself."""
-
-    _password: SecretStr | None = PrivateAttr(None)
-    _password_source: str = PrivateAttr("")
-
-    @property
-    def password(self) -> SecretStr | None:
-        """The password (from ``password_file`` or the systemd credential), if any."""
-        return self._password
-
-    @property
-    def password_source(self) -> str:
-        """Where the password came from, for the log (never the password itself)."""
-        return self._password_source
-
-    def with_password(self, password: SecretStr | None, source: str) -> Self:
-        """A copy that carries ``password``, read from ``source``."""
-        copy = self.model_copy()
-        copy._password, copy._password_source = password, source
-        return copy
 
 
 class MqttConfig(PasswordSection):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PersonalizerError
+from ..redaction import redact_url
 from ..schema import MISSING, Expected, Problem
 
 
@@ -48,7 +49,12 @@ class ConfigProblem:
         secret = self.allowed.startswith("unknown key") and any(
             word in self.key.lower() for word in ("pass", "secret", "token")
         )
-        value = '"********"' if secret and isinstance(self.value, str) else show(self.value)
+        if secret and isinstance(self.value, str):
+            value = '"********"'
+        elif isinstance(self.value, str) and "://" in self.value:
+            value = show(redact_url(self.value))  # a camera URL with a password in it
+        else:
+            value = show(self.value)
         return f"{self.key} = {value}: {self.allowed}"
 
 

@@ -12,6 +12,7 @@ import re
 import socket
 from pathlib import Path, PurePath
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictStr, ValidationInfo
 
@@ -170,6 +171,38 @@ def pin_key(pin: int | str) -> str:
     return f"GPIO{int(match.group(1))}" if match else str(pin).upper()
 
 
+STREAM_SCHEMES = ("rtsp", "http", "https")
+_CREDENTIALS_HINT = (
+    "put the user name in camera.username and the password in the file named by "
+    "camera.password_file (or the systemd credential camera_password), never in the URL"
+)
+
+
+def _stream_url(url: str) -> str | None:
+    if url == "":
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f'is not a URL ({exc}); e.g. "rtsp://192.168.1.20:554/stream2"') from None
+    if parts.scheme.lower() not in STREAM_SCHEMES:
+        scheme = f"{parts.scheme}://" if parts.scheme else "(none)"
+        raise ValueError(
+            f"the scheme {scheme} is not supported; use rtsp:// (RTSP, H.264 or MJPEG) or "
+            "http:// / https:// (MJPEG, multipart/x-mixed-replace)"
+        )
+    if not parts.hostname:
+        raise ValueError('names no host; e.g. "rtsp://192.168.1.20:554/stream2"')
+    if "@" in parts.netloc:
+        what = "a password" if parts.password is not None else "a user name"
+        raise ValueError(f"carries {what}; {_CREDENTIALS_HINT}")
+    for key, _ in parse_qsl(parts.query):
+        if re.search(r"pass|pwd", key, re.IGNORECASE):
+            raise ValueError(f"carries a password (query parameter {key}); {_CREDENTIALS_HINT}")
+    return url
+
+
 Pin = Annotated[int | str, BeforeValidator(_pin)]
 Names = Annotated[tuple[ClassName, ...], Field(strict=False), AfterValidator(_unique)]
 TopicPrefix = Annotated[StrictStr, AfterValidator(_topic_prefix)]
@@ -179,6 +212,7 @@ CredentialName = Annotated[StrictStr, AfterValidator(_credential_name)]
 EdgeTpuDevice = Annotated[StrictStr | None, AfterValidator(_edgetpu_device)]
 Commands = Annotated[tuple[str, ...], BeforeValidator(_commands)]
 CameraDevice = Annotated[str, BeforeValidator(_camera_device)]
+StreamUrl = Annotated[StrictStr, AfterValidator(_stream_url)]
 
 
 # --- listen addresses (`[web] listen`) ---------------------------------------------------
