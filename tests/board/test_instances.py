@@ -115,6 +115,14 @@ def _run_instance(
     return daemon, document
 
 
+def _page_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            return page.status == 200
+    except OSError:
+        return False
+
+
 def test_two_instances_run_side_by_side(tmp_path, broker, bundle, photo_frames):
     root = tmp_path / "root"
     _install(root)
@@ -140,8 +148,8 @@ def test_two_instances_run_side_by_side(tmp_path, broker, bundle, photo_frames):
                 assert status["classes"] == list(CLASSES)
             for daemon, document in running:
                 port = int(document["web"]["listen"].rsplit(":", 1)[1])
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
-                    assert page.status == 200
+                # The status comes before the page's server is up: wait for the page.
+                wait_until(lambda p=port: _page_answers(p), 30, f"the page on port {port}")
                 assert (Path(document["state"]["dir"]) / "state.db").is_file()
                 assert daemon.alive(), daemon.log()
             nodes = {f"personalizer_{HOST}_{name}" for name in configs}
