@@ -70,6 +70,7 @@ def reembed(
     if bad:
         damaged(bad)
     db.head.clear()  # the head belonged to the other base's features
+    db.review.clear()  # so did the kept frames' bottlenecks
     progress(None)
     message = (
         f"the bundle changed ({old} -> {bundle_id}): embedded {done} sample(s) again from "

@@ -1,9 +1,10 @@
 """The state database file: one SQLite file (WAL), its connection, transactions and meta table.
 
 The tables live in modules of their own, each reached through an attribute of
-:class:`StateDatabase`: ``classes`` (classes_table.py), ``samples`` (samples_table.py) and
-``head`` (head_table.py); the ``meta`` table (key -> value: format, schema version, the bundle
-the samples were embedded with, the bottleneck shape, ...) is here.
+:class:`StateDatabase`: ``classes`` (classes_table.py), ``samples`` (samples_table.py),
+``head`` (head_table.py) and ``review`` (review_table.py); the ``meta`` table (key -> value:
+format, schema version, the bundle the samples were embedded with, the bottleneck shape, ...)
+is here.
 
 Every change is one transaction, committed durably (``synchronous = FULL``: the WAL is synced at
 each commit) before the caller goes on. Nothing is pickled. A file that is not such a database,
@@ -28,12 +29,13 @@ from typing import Any
 from ..errors import StateFileError, StateWriteError
 from .classes_table import CLASSES_SCHEMA, ClassTable
 from .head_table import HEAD_SCHEMA, HeadTable
+from .review_table import REVIEW_SCHEMA, ReviewTable
 from .samples_table import SAMPLES_SCHEMA, SampleTable
 
 FORMAT = "personalizer-state"
 SCHEMA_VERSION = 1
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-SCHEMA = (META_SCHEMA, *CLASSES_SCHEMA, *SAMPLES_SCHEMA, *HEAD_SCHEMA)
+SCHEMA = (META_SCHEMA, *CLASSES_SCHEMA, *SAMPLES_SCHEMA, *HEAD_SCHEMA, *REVIEW_SCHEMA)
 
 
 def check_length(path: Path) -> None:
@@ -92,6 +94,7 @@ class StateDatabase:
         self.classes = ClassTable(self)
         self.samples = SampleTable(self)
         self.head = HeadTable(self)
+        self.review = ReviewTable(self)
 
     def _setup(self, check: bool) -> None:
         db = self.connection

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DamagedSampleError, StateFileError, StateWriteError
+from .damaged import DamagedRows
+from .damaged import warning as damaged_warning
 from .folder import STATE_DB, StateDirError, prepare_folder, set_aside
 from .legacy import LEGACY_STATE, migrate
 from .loading import (
@@ -50,6 +52,7 @@ from .loading import (
     restore_head,
 )
 from .reembedding import reembed, samples_without_image
+from .review_table import ReviewTable
 from .sample_reader import SampleReader
 from .samples_table import SampleInfo
 from .sqlite_file import StateDatabase
@@ -90,8 +93,7 @@ class StateStore:
         self._data_version = 0
         self._reader: SampleReader | None = None
         self._model: LoadableModel | None = None
-        self._damaged: dict[int, str] = {}  # found while reading, not yet set aside
-        self._damaged_lock = threading.Lock()
+        self._damaged = DamagedRows(self._forget_sample)
 
     # --- the folder -----------------------------------------------------------------------------
 
@@ -232,43 +234,39 @@ class StateStore:
     # --- damaged rows ---------------------------------------------------------------------------
 
     def _found_damaged(self, damaged: dict[int, str]) -> None:
-        """A reader found damaged rows (in any thread): out of the model now, off the disk at
-        the command thread's next :meth:`set_aside_damaged`."""
-        with self._damaged_lock:
-            self._damaged.update(damaged)
-        if self._model is not None:
-            for sample_id in damaged:
-                self._model.remove_sample(sample_id)
+        self._damaged.found(damaged)
 
     def set_aside_damaged(self) -> list[str]:
         """Move the damaged rows found so far to ``set_aside_samples``; the warnings naming them."""
-        with self._damaged_lock:
-            damaged, self._damaged = self._damaged, {}
+        damaged = self._damaged.take()
         if not damaged:
             return []
-        with self.lock:
-            moved = self._write(
-                "setting damaged samples aside",
-                lambda db: db.samples.set_aside(damaged, time.time()),
-            )
+        moved = self.write(
+            "setting damaged samples aside", lambda db: db.samples.set_aside(damaged, time.time())
+        )
         classes = self._model.class_slots() if self._model is not None else {}
         warnings = [
-            _damaged_warning(info, classes.get(info.slot), damaged[info.id], self.path)
+            damaged_warning(info, classes.get(info.slot), damaged[info.id], self.path)
             for info in moved
         ]
-        for warning in warnings:
-            log.warning("%s", warning)
+        for text in warnings:
+            log.warning("%s", text)
         return warnings
 
     # --- while running --------------------------------------------------------------------------
+
+    def _forget_sample(self, sample_id: int) -> None:
+        if self._model is not None:
+            self._model.remove_sample(sample_id)
 
     def _db(self) -> StateDatabase:
         if self.db is None:
             raise StateFileError("the state database is not open")
         return self.db
 
-    def _write(self, what: str, action: Callable[[StateDatabase], Any]) -> Any:
-        """Run one change of the database; a failure is remembered for the status."""
+    def write(self, what: str, action: Callable[[StateDatabase], Any]) -> Any:
+        """Run one change of the database (``what`` it does, for the message when it fails);
+        a failure is remembered for the status."""
         with self.lock:
             try:
                 result = action(self._db())
@@ -287,7 +285,7 @@ class StateStore:
         """Store one sample durably; returns its id. StateWriteError (an OSError) on failure."""
         image = jpeg if self.store_images else None
         return int(
-            self._write(
+            self.write(
                 "storing the sample",
                 lambda db: db.samples.add(slot, bottleneck, source, created, image),
             )
@@ -295,29 +293,29 @@ class StateStore:
 
     def delete_sample(self, sample_id: int) -> bool:
         """Delete one sample (one transaction); False when there was none."""
-        return bool(self._write("deleting a sample", lambda db: db.samples.delete(sample_id)))
+        return bool(self.write("deleting a sample", lambda db: db.samples.delete(sample_id)))
 
     def relabel(self, sample_id: int, slot: int) -> bool:
         """Move one sample to class slot ``slot`` (one transaction)."""
         return bool(
-            self._write("relabelling a sample", lambda db: db.samples.relabel(sample_id, slot))
+            self.write("relabelling a sample", lambda db: db.samples.relabel(sample_id, slot))
         )
 
     def delete_samples(self, slot: int | None) -> int:
         """Delete one class slot's samples, or all (``None``), in one transaction."""
-        return int(self._write("deleting samples", lambda db: db.samples.delete_class(slot)))
+        return int(self.write("deleting samples", lambda db: db.samples.delete_class(slot)))
 
     def set_classes(self, slots: Mapping[int, str]) -> None:
         """Store the classes (slot -> name) in one transaction."""
-        self._write("storing the classes", lambda db: db.classes.replace(slots))
+        self.write("storing the classes", lambda db: db.classes.replace(slots))
 
     def remove_class(self, slot: int) -> int:
         """Remove a class and its samples in one transaction; returns the samples removed."""
-        return int(self._write("removing a class", lambda db: db.classes.remove(slot)))
+        return int(self.write("removing a class", lambda db: db.classes.remove(slot)))
 
     def clear_head(self) -> None:
         """Forget the saved head (after a reset of everything)."""
-        self._write("clearing the head", lambda db: db.head.clear())
+        self.write("clearing the head", lambda db: db.head.clear())
 
     def list_samples(
         self, slot: int | None, offset: int, limit: int
@@ -337,6 +335,11 @@ class StateStore:
             raise
 
     @property
+    def review(self) -> ReviewTable:
+        """The frames kept for review (their table; use it from the command thread)."""
+        return self._db().review
+
+    @property
     def region(self) -> list[float] | None:
         """The region of the frame the model looks at, as kept in the state (None: the whole
         frame's centre square)."""
@@ -346,7 +349,7 @@ class StateStore:
     def set_region(self, region: Sequence[float] | None) -> None:
         """Keep ``region`` (None: the whole frame) in the state (one transaction)."""
         value = list(region) if region else None
-        self._write("storing the region", lambda db: db.set_meta({REGION: value}))
+        self.write("storing the region", lambda db: db.set_meta({REGION: value}))
 
     def size(self) -> int:
         """Bytes the state database takes on disk."""
@@ -402,12 +405,3 @@ class StateStore:
         """Close the database (its WAL is folded into the main file)."""
         with self.lock:
             self._close_db()
-
-
-def _damaged_warning(info: SampleInfo, name: str | None, why: str, path: Path) -> str:
-    """The status line about one damaged sample that was set aside."""
-    owner = f"class {name}" if name else f"slot {info.slot}"
-    return (
-        f"sample #{info.id} ({owner}, from {info.source}) was damaged on disk ({why}) and was "
-        f"set aside (table set_aside_samples of {path.name}): take a new sample in its place"
-    )
