@@ -69,6 +69,7 @@ def board(tmp_path: Path, broker, bundle, request) -> Iterator[Board]:
     folder = photos.replay_folder(tmp_path / "frames", frames or list(CLASSES))
     sections = base_sections(tmp_path, broker, bundle, folder, "pz/gpio")
     sections["gpio"] = gpio_section()
+    sections["training"]["until_stopped"] = True  # the train button, not the plateau, stops it
     config = load_config(write_config(tmp_path / "gpio.toml", sections))
     factory = MockFactory(pin_class=MockPWMPin)
     service = build_service(config, gpio_factory=factory)

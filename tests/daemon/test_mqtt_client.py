@@ -68,6 +68,8 @@ def test_online_and_status_are_retained_for_late_subscribers(broker, make_client
             "progress": None,
             "last_loss": None,
             "needs_training": False,
+            "last_cycle": None,
+            "region": None,
         }
     client.stop()
     with MqttWatch(broker.host, broker.port, "t/retained") as watch:
