@@ -43,6 +43,7 @@ class StatusReport:
     needs_training: bool = False  # the samples changed since the head was trained
     last_cycle: Mapping[str, object] | None = None  # how the last training cycle ended
     region: Sequence[float] | None = None  # [x, y, w, h] of the frame the model sees (None: all)
+    variety: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # per class
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,10 @@ class SampleEvent:
 
     class_name: str
     count: int
-    source: str  # "button" | "mqtt"
+    source: str  # "button" | "mqtt" | "web" | "review" | "fleet"
     ts: float
+    similar_to: int | None = None  # an earlier sample of the class this one nearly repeats
+    hint: str | None = None  # what to do about it, in words
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def _database(path: Path, rows: list[np.ndarray], slots: list[int]) -> StateData
 
 
 def _attached(db: StateDatabase) -> SampleSet:
-    store = SampleSet(4, FEATURES)
+    store = SampleSet(4, FEATURES, channels=SHAPE[-1])  # as the model makes it
     ids, slots = db.samples.index()
     store.attach(SampleReader(db.path, SHAPE), slots, ids, db.samples.next_id())
     return store
@@ -65,7 +65,9 @@ def test_an_attached_store_reads_rows_and_keeps_none(tmp_path: Path) -> None:
 def test_memory_does_not_grow_with_the_samples(tmp_path: Path) -> None:
     db = _database(tmp_path / "state.db", _rows(4), [0, 1, 2, 3])
     store = _attached(db)
-    rows = _rows(200, seed=1)  # 200 x 122.5 KiB of float16 in memory would be 24 MiB
+    # 200 x 122.5 KiB of float16 in memory would be 24 MiB; the pooled features (2.5 KiB each,
+    # see model/pooled.py) are what memory holds per sample.
+    rows = _rows(200, seed=1)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for i, row in enumerate(rows):

@@ -27,13 +27,14 @@ from ..errors import (
     PersonalizerError,
     UnknownClassError,
 )
-from ..events import EventSink, LossEvent, MetricsReport
+from ..events import EventSink, LossEvent, MetricsReport, SampleEvent
 from ..model import TransferLearningModel
 from ..model.evaluation import Evaluation
+from ..model.pooled import NEAR_DUPLICATE
 from ..model.region import Region
 from ..store import StateStore
 from ..trainer.trainer import Trainer
-from .changes import ChangeListeners
+from .changes import ChangeListeners, SampleTaken
 from .frames import FrameClassifier
 from .handlers import HANDLERS
 from .metrics import empty_report, metrics_report
@@ -154,6 +155,38 @@ class Engine:
             assert self._evaluation is not None
             label = self.config.inference.unknown_label
             self.events.metrics(metrics_report(self._evaluation, slots, label, self._stale))
+
+    def add_sample(
+        self, class_name: str, bottleneck: Any, jpeg: bytes | None, source: str
+    ) -> dict[str, Any]:
+        """Store a sample (on disk first, then in the model) and tell everyone; the result
+        says its id, the class's count, and whether it nearly repeats an earlier sample."""
+        model = self.model
+        slot = model.class_registry.slot_of(class_name)
+        created = time.time()
+        sample_id = self.store.add_sample(slot, bottleneck, source, created, jpeg)
+        model.add_sample_bottleneck(bottleneck, class_name, sample_id)
+        self.samples_changed()
+        count = int(model.samples()[class_name])
+        result: dict[str, Any] = {"class": class_name, "count": count, "sample_id": sample_id}
+        nearest = model.nearest_sample(bottleneck, class_name, besides=sample_id)
+        similar, hint = None, None
+        if nearest is not None and nearest[1] >= NEAR_DUPLICATE:
+            similar = nearest[0]
+            hint = f"very like sample #{similar}: move it or change the light"
+            result.update(similar_to=similar, hint=hint)
+        log.info(
+            "sample %d of class %s from %s (%d of that class)%s",
+            sample_id,
+            class_name,
+            source,
+            count,
+            f"; {hint}" if hint else "",
+        )
+        self.changes.emit(SampleTaken(sample_id, class_name, source, created, jpeg))
+        self.events.sample(SampleEvent(class_name, count, source, created, similar, hint))
+        self.status.publish()
+        return result
 
     def set_aside_damaged(self) -> None:
         """Move damaged rows found by any thread off the disk, and name them in the status."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..events import CameraStatus, EventSink, StatusReport
 from ..model import TransferLearningModel
+from ..model.pooled import variety_word
 from ..store import StateStore
 from ..trainer.trainer import CycleEnd
 
@@ -92,6 +93,10 @@ class StatusBoard:
             needs_training=model.needs_training,
             last_cycle=_cycle(src.last_cycle()),
             region=src.region(),
+            variety={
+                name: {"value": None if v is None else round(v, 3), "say": variety_word(v)}
+                for name, v in model.variety().items()
+            },
         )
 
     def publish(self) -> None:

@@ -25,6 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import SamplesChanged
+from .pooled import PooledFeatures
 from .sample_views import (
     REMEASURE_GROWTH,
     Measured,
@@ -62,9 +63,14 @@ class SampleSet:
     """
 
     def __init__(
-        self, num_slots: int, features: int, dtype: np.dtype | type = DEFAULT_DTYPE
+        self,
+        num_slots: int,
+        features: int,
+        dtype: np.dtype | type = DEFAULT_DTYPE,
+        channels: int | None = None,
     ) -> None:
-        """An empty store for ``num_slots`` class slots of ``features``-long bottlenecks."""
+        """An empty store for ``num_slots`` class slots of ``features``-long bottlenecks; with
+        ``channels`` (the bottleneck's last axis), it keeps their pooled features too."""
         self._num_slots = num_slots
         self.dtype = np.dtype(dtype)
         self._lock = threading.Lock()
@@ -81,6 +87,7 @@ class SampleSet:
         self._version = 0  # changes with every change of the samples
         self._edits = 0  # changes with every change but an addition
         self._generation = 0  # changes when every sample is replaced
+        self.pooled = PooledFeatures(channels or features)  # by id, see pooled.py
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -136,6 +143,7 @@ class SampleSet:
                 self._bottlenecks.append(array)
             self._labels.append(label)
             self._ids.append(sample_id)
+            self.pooled.set(sample_id, array)
             self._sums[label] += array.reshape(-1)
             self._counts[label] += 1
             self._slot_changes[label] += 1
@@ -170,6 +178,7 @@ class SampleSet:
             self._take_out(position, label)
             if self._source is None:
                 del self._bottlenecks[position]
+            self.pooled.drop([sample_id])
             del self._labels[position]
             del self._ids[position]
             self._reindex()
@@ -262,6 +271,7 @@ class SampleSet:
                 self._bottlenecks = [self._bottlenecks[i] for i in keep]
             self._labels = [self._labels[i] for i in keep]
             self._ids = [self._ids[i] for i in keep]
+            self.pooled.keep_only(self._ids)
             if label is None:
                 self._sums[:] = 0.0
                 self._counts[:] = 0
@@ -288,8 +298,10 @@ class SampleSet:
             self._source = None
             self._bottlenecks = arrays
             self._set_index(labels, ids, next_id)
-            for array, label in zip(arrays, self._labels, strict=True):
+            self.pooled.keep_only(())
+            for array, label, sample_id in zip(arrays, self._labels, self._ids, strict=True):
                 self._sums[label] += array.reshape(-1)
+                self.pooled.set(sample_id, array)
 
     def attach(
         self, source: RowSource, labels: Sequence[int], ids: Sequence[int], next_id: int
@@ -301,9 +313,10 @@ class SampleSet:
         labels = [int(x) for x in labels]
         ids = [int(x) for x in ids]
         sums = np.zeros_like(self._sums)
+        features = PooledFeatures(self.pooled.channels)
         for slot in sorted(set(labels)):
             members = [i for i, lab in zip(ids, labels, strict=True) if lab == slot]
-            total = _sum_rows(source, members, sums.shape[1])
+            total = _sum_rows(source, members, sums.shape[1], features)
             if total is None:
                 raise SamplesChanged("a sample went while the samples were loaded")
             sums[slot] = total
@@ -312,6 +325,7 @@ class SampleSet:
             self._bottlenecks = []
             self._set_index(labels, ids, next_id)
             self._sums[:] = sums
+            self.pooled = features
 
     def _set_index(self, labels: Sequence[int], ids: Sequence[int], next_id: int) -> None:
         self._labels = [int(x) for x in labels]
@@ -332,13 +346,18 @@ class SampleSet:
         self._edits += 1
 
 
-def _sum_rows(source: RowSource, ids: Sequence[int], features: int) -> np.ndarray | None:
+def _sum_rows(
+    source: RowSource, ids: Sequence[int], features: int, pooled: PooledFeatures | None = None
+) -> np.ndarray | None:
     """The float64 sum of the rows ``ids`` of ``source``, SUM_CHUNK rows at a time (None: one
-    of them is gone)."""
+    of them is gone); with ``pooled``, each row's pooled feature is kept there on the way."""
     total = np.zeros(features, dtype=np.float64)
     for start in range(0, len(ids), SUM_CHUNK):
-        for row in source.rows(ids[start : start + SUM_CHUNK]):
+        part = ids[start : start + SUM_CHUNK]
+        for sample_id, row in zip(part, source.rows(part), strict=True):
             if row is None:
                 return None
             total += row.reshape(-1)
+            if pooled is not None:
+                pooled.set(sample_id, row)
     return total

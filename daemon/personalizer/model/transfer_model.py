@@ -28,6 +28,7 @@ from ..errors import StateFileError
 from .bundle import Bundle, load_bundle
 from .class_registry import ClassRegistry
 from .classifier import UNKNOWN, Classification, Classifier, Prediction, checked_bottleneck
+from .description import ModelDescription
 from .evaluation import Evaluation, Folds, evaluate
 from .head import Head, LossCallback
 from .head_state import HeadState
@@ -42,7 +43,7 @@ from .samples import DEFAULT_DTYPE, RowSource, SampleSet, SampleSnapshot
 __all__ = ["UNKNOWN", "Classification", "Prediction", "TransferLearningModel"]
 
 
-class TransferLearningModel:
+class TransferLearningModel(ModelDescription):
     """A personalizable classifier backed by a bundle from ``tflite-transfer-convert``.
 
     Image bundles classify camera frames; tensor bundles (``manifest.input.kind == "tensor"``:
@@ -101,12 +102,14 @@ class TransferLearningModel:
             edgetpu_device,
         )  # fmt: skip
         features = int(np.prod(manifest.bottleneck_shape))
-        self._samples = SampleSet(manifest.num_classes, features, sample_dtype)
+        channels = manifest.bottleneck_shape[-1]
+        self._samples = SampleSet(manifest.num_classes, features, sample_dtype, channels)
         self._head = Head(manifest, self._models, self._samples, self._active, self._rng)
         self._classifier = Classifier(
             self._models, self._head, self._samples, self._classes, manifest.bottleneck_shape
         )
         self._imprinter = Imprinter(self._samples, manifest.num_classes, self._rng)
+        self._variety: tuple[int, dict[str, float | None]] = (-1, {})
         # The first invoke of an interpreter also prepares its kernels (XNNPACK packs the
         # weights): measured 20.9 ms per sample over the first 80 samples of a fresh pooled
         # model against 3.7 ms per prediction later. Doing it here keeps it out of the first
@@ -115,100 +118,6 @@ class TransferLearningModel:
 
     def _active(self) -> np.ndarray:
         return self._classes.active(self._samples.counts())
-
-    # --- description ----------------------------------------------------------------------------
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """The active class names, in slot order."""
-        return self._classes.names
-
-    @property
-    def capacity(self) -> int:
-        """How many classes the bundle has room for (its ``num_classes``)."""
-        return self._classes.capacity
-
-    def class_slots(self) -> dict[int, str]:
-        """slot -> name of the active classes."""
-        return dict(self._classes.slots)
-
-    @property
-    def class_registry(self) -> ClassRegistry:
-        """The class registry (which slot a new class takes, names, checks)."""
-        return self._classes
-
-    @property
-    def bundle_id(self) -> str:
-        """The bundle's id; state files record it."""
-        return self._bundle.bundle_id
-
-    @property
-    def bundle(self) -> Bundle:
-        """The loaded bundle (manifest and file contents)."""
-        return self._bundle
-
-    @property
-    def runtime_name(self) -> str:
-        """The interpreter package in use (``tflite_runtime``, ``ai_edge_litert``, ...)."""
-        return self._runtime.name
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The base model's input shape, batch of 1 included: ``(1, H, W, 3)`` for images."""
-        return self._bundle.manifest.input_shape
-
-    @property
-    def input_kind(self) -> str:
-        """``image`` (camera frames) or ``tensor`` (arrays of :attr:`input_shape`)."""
-        return self._bundle.manifest.input.kind
-
-    @property
-    def bottleneck_shape(self) -> tuple[int, ...]:
-        """The shape of one bottleneck (no batch dimension)."""
-        return self._bundle.manifest.bottleneck_shape
-
-    @property
-    def delegate_active(self) -> bool:
-        """Whether the base model runs on the Edge TPU (False: CPU, also after a fallback)."""
-        return self._models.delegate_active
-
-    @property
-    def steps(self) -> int:
-        """Optimizer updates done since the parameters were (re)initialised."""
-        return self._head.steps
-
-    @property
-    def epochs(self) -> int:
-        """Complete training epochs since the parameters were (re)initialised."""
-        return self._head.epochs
-
-    @property
-    def needs_training(self) -> bool:
-        """True when the head was trained and the samples changed since its last epoch."""
-        head = self._head
-        return head.steps > 0 and head.trained_version != self._samples.version
-
-    @property
-    def imprintable(self) -> bool:
-        """Whether the head is one dense softmax layer (weight imprinting applies)."""
-        return self._head.imprintable
-
-    @property
-    def next_sample_id(self) -> int:
-        """The id the next sample will get."""
-        return self._samples.next_id
-
-    def fits(self, saved: HeadState) -> bool:
-        """Whether a saved head has this bundle's shapes."""
-        return self._head.fits(saved)
-
-    def parameters(self) -> tuple[np.ndarray, ...]:
-        """The current parameters (read-only arrays of one consistent set)."""
-        return self._head.params
-
-    def optimizer_state(self) -> tuple[np.ndarray, ...]:
-        """The current optimizer state (read-only arrays), in the manifest's order."""
-        return self._head.optimizer_state()
 
     # --- classes --------------------------------------------------------------------------------
 
@@ -310,6 +219,24 @@ class TransferLearningModel:
         their ids, slots and class sums stay in memory; rows are read when used."""
         self._classes.check_slots(slots)
         self._samples.attach(source, slots, ids, next_id)
+
+    def nearest_sample(
+        self, bottleneck: np.ndarray, class_name: str, besides: int | None = None
+    ) -> tuple[int, float] | None:
+        """The sample of ``class_name`` (other than ``besides``) most like ``bottleneck``, and
+        how alike they are (cosine of pooled features, see pooled.py); None: no other sample."""
+        ids = [i for i in self.sample_ids(class_name) if i != besides]
+        return self._samples.pooled.nearest(bottleneck, ids)
+
+    def variety(self) -> dict[str, float | None]:
+        """How varied each class's samples are (see pooled.py; None: fewer than two); measured
+        again only after the samples changed."""
+        version, cached = self._variety
+        if version != self._samples.version:
+            pooled = self._samples.pooled
+            cached = {name: pooled.variety(self.sample_ids(name)) for name in self.classes}
+            self._variety = (self._samples.version, cached)
+        return dict(cached)
 
     def sample_ids(self, class_name: str | None = None) -> list[int]:
         """The ids of the samples (of ``class_name`` only, when given), oldest first."""

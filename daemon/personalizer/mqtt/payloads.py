@@ -40,6 +40,7 @@ def status_payload(report: StatusReport) -> bytes:
             "needs_training": report.needs_training,
             "last_cycle": None if report.last_cycle is None else dict(report.last_cycle),
             "region": None if report.region is None else list(report.region),
+            "variety": {name: dict(v) for name, v in report.variety.items()},
         }
     )
 
@@ -78,6 +79,8 @@ def sample_payload(event: SampleEvent) -> bytes:
             "count": event.count,
             "source": event.source,
             "ts": round(event.ts, 6),
+            "similar_to": event.similar_to,
+            "hint": event.hint,
         }
     )
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...commands import CommandError
-from ...events import SampleEvent
 from ...images import encode_image
-from ..changes import SampleDeleted, SampleRelabelled, SampleTaken
+from ..changes import SampleDeleted, SampleRelabelled
 
 if TYPE_CHECKING:
     from ...commands import Command
@@ -32,7 +30,7 @@ def sample(engine: Engine, command: Command) -> dict[str, Any]:
     """`sample`: the current frame (or ``image``) as a sample of class ``class``."""
     model, store = engine.model, engine.store
     class_name = command.payload.class_name
-    slot = model.class_registry.slot_of(class_name)
+    model.class_registry.slot_of(class_name)  # an unknown class is refused before any work
     given = command.payload.image
     image: np.ndarray = (
         given if given is not None else engine.frames.view(engine.current_frame().image)
@@ -41,22 +39,7 @@ def sample(engine: Engine, command: Command) -> dict[str, Any]:
     jpeg = None
     if crop is not None and store.store_images:
         jpeg = encode_image(crop, "JPEG", CROP_QUALITY)
-    created = time.time()
-    sample_id = store.add_sample(slot, bottleneck, command.source, created, jpeg)
-    model.add_sample_bottleneck(bottleneck, class_name, sample_id)
-    engine.samples_changed()
-    count = int(model.samples()[class_name])
-    log.info(
-        "sample %d of class %s from %s (%d of that class)",
-        sample_id,
-        class_name,
-        command.source,
-        count,
-    )
-    engine.changes.emit(SampleTaken(sample_id, class_name, command.source, created, jpeg))
-    engine.events.sample(SampleEvent(class_name, count, command.source, created))
-    engine.status.publish()
-    return {"class": class_name, "count": count, "sample_id": sample_id}
+    return engine.add_sample(class_name, bottleneck, jpeg, command.source)
 
 
 def listing(engine: Engine, command: Command) -> dict[str, Any]:
