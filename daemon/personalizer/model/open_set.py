@@ -1,22 +1,49 @@
 """Open-set recognition: is this frame one of the taught classes at all?
 
-A softmax head answers with one of its classes for anything, and confidently so far from its
-training data, so its confidence cannot tell "none of these". The distance to the taught samples
-in bottleneck space can: a frame of a taught class points the same way as that class's mean
-bottleneck (cosine similarity), an object never taught does not.
+A softmax head answers with one of its classes for anything, so its confidence cannot say "none
+of these". How like a frame is to each class's samples can, when it is measured in the right
+space and against the right yardstick.
 
-How close is close enough is measured on the board's own samples, leave-one-out: each sample's
-similarity to the mean of *the other* samples of its class is what a new frame of that class
-can expect. The threshold sits below those similarities (:data:`QUANTILE` of them, less
-:data:`SPREAD` of their standard deviation), so new shots of a class pass and other objects,
-which are much further away, do not. Until some class has two samples there is nothing to
-measure, and :data:`UNCALIBRATED_THRESHOLD` is used.
+**The space.** A bottleneck is average-pooled over its positions (a 7x7x1280 one becomes 1280
+numbers; a pooled one stays as it is), square-rooted (the features are non-negative; the root
+keeps a few large activations from dominating) and scaled to unit length. Two shots of the same
+object from different angles put its parts at other positions, so on the raw spatial bottleneck
+they look barely more alike than two different objects (cosine 0.3-0.5 against 0.2); pooled they
+are clearly alike (0.85-0.95 against 0.5-0.6), on every bundle kind alike. A class is the unit
+mean of its samples' features (its *prototype*); a frame's similarity to a class is the cosine
+to that prototype.
 
-Cost: class means come from the sample store's running sums (O(classes x features)); the
-calibration uses at most :data:`MAX_PER_CLASS` samples per class, so it stays bounded however
-many samples there are, and the model measures it again only when the samples changed enough
-(``samples.Measured``; in between, :func:`recentred` only follows the class means); a frame
-costs one (classes x features) product.
+**The yardstick, per class.** Each class c gets its own threshold from two measurements on the
+samples:
+
+- ``P_c``, how alike new shots of c are to c: the :data:`POSITIVE_QUANTILE` of its samples'
+  leave-one-out similarities (each sample against the prototype of the *other* samples of c);
+- ``N_c``, how alike other things get to c: the :data:`NEGATIVE_QUANTILE` of the similarities
+  of the other classes' samples to c's prototype.
+
+The threshold sits :data:`WEIGHT` of the way from ``N_c`` to ``P_c``, so it adapts to both a
+class whose shots vary a lot and a class that has close neighbours. It is bounded so that no
+sample set can turn it against its own class: at most ``P_c -`` :data:`MIN_GAP` (near-identical
+shots of a still object give ``P_c`` close to 1, and a frame a little different from them is
+still that object), and ``N_c`` is never taken below :data:`NEGATIVE_FLOOR`, the similarity of
+unrelated objects in this space, so that one very different other class cannot lower it to
+where any object passes. What is not measured yet comes from the other classes or a prior: a
+class with one sample takes the median ``P`` of the classes that have more (or
+:data:`PRIOR_POSITIVE`), and a single class has ``N`` = :data:`NEGATIVE_FLOOR`.
+
+A frame is known when it is above the threshold of at least one class; ``margin`` (its best
+similarity less that class's threshold) is the score behind the decision.
+
+**The figures that chose it** (``make eval``; chosen on the scikit-image and OpenCV photos
+only, 4 classes of 5 varied shots, mean over 4 bundle kinds; see docs/eval.md for the tables).
+FIGURES_PLACEHOLDER
+
+Cost: class prototypes come from the sample store's running sums (pooling is linear, so the
+pooled mean is the pool of the summed bottlenecks; O(classes x features)); the calibration pools
+at most :data:`MAX_PER_CLASS` samples per class, so it stays bounded however many samples there
+are, and the model measures it again only when the samples changed enough (``samples.Measured``;
+in between, :func:`recentred` only follows the prototypes). A frame costs one pooling of its
+bottleneck and one (classes x channels) product.
 """
 
 from __future__ import annotations
@@ -26,67 +53,155 @@ from dataclasses import dataclass
 
 import numpy as np
 
-QUANTILE = 0.02
-SPREAD = 1.5
+POSITIVE_QUANTILE = 0.1
+NEGATIVE_QUANTILE = 1.0
+WEIGHT = 0.5
+MIN_GAP = 0.05
+NEGATIVE_FLOOR = 0.5
+PRIOR_POSITIVE = 0.85
 MAX_PER_CLASS = 64
-UNCALIBRATED_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The open-set test as measured on the samples."""
+    """The open-set test as measured on the samples.
 
-    threshold: float  # cosine similarity to the nearest class mean below which: unknown
-    similarities: tuple[float, ...]  # the leave-one-out similarities it came from
-    unit_means: np.ndarray  # (slots, features) float32, zero rows for slots without samples
+    ``channels`` is the length of one position's feature vector (the bottleneck's last axis):
+    bottlenecks are pooled over the positions before they are compared.
+    """
+
+    thresholds: np.ndarray  # (slots,) float64: similarity below which a frame is not that class
+    positives: np.ndarray  # (slots,) P_c (see the module doc); nan for slots without samples
+    negatives: np.ndarray  # (slots,) N_c
+    similarities: tuple[float, ...]  # the leave-one-out similarities P_c came from
+    similarity_slots: tuple[int, ...]  # the class slot of each of them
+    unit_means: np.ndarray  # (slots, channels) float32 prototypes, zero rows for empty slots
     present: np.ndarray  # (slots,) bool: slots with samples
+    channels: int
+
+    @property
+    def threshold(self) -> float:
+        """The lowest threshold of a class with samples (the most lenient; for display)."""
+        if not self.present.any():
+            return 1.0
+        return float(np.min(self.thresholds[self.present]))
 
     @property
     def calibrated(self) -> bool:
-        """False while no class has two samples (the threshold is the default then)."""
+        """False while no class has two samples (priors stand in for the measurements)."""
         return bool(self.similarities)
 
     @property
     def rejected_share(self) -> float | None:
-        """Share of the leave-one-out samples the threshold would call unknown."""
+        """Share of the leave-one-out samples their own class's threshold would call unknown."""
         if not self.similarities:
             return None
-        return float(np.mean(np.asarray(self.similarities) < self.threshold))
+        own = self.thresholds[np.asarray(self.similarity_slots, dtype=np.int64)]
+        return float(np.mean(np.asarray(self.similarities) < own))
 
     def similarity(self, bottleneck: np.ndarray) -> np.ndarray:
-        """Cosine similarity of one bottleneck to every slot's mean (0 for empty slots)."""
-        x = np.asarray(bottleneck, dtype=np.float32).reshape(-1)
-        norm = float(np.linalg.norm(x))
-        if norm == 0.0:
-            return np.zeros(len(self.present), dtype=np.float32)
-        return self.unit_means @ (x / norm)
+        """Cosine similarity of one bottleneck to every slot's prototype (0 for empty slots)."""
+        features = pooled_features(np.asarray(bottleneck)[None], self.channels)[0]
+        with np.errstate(all="ignore"):
+            return self.unit_means @ features
+
+    def margins(self, bottleneck: np.ndarray) -> np.ndarray:
+        """Similarity less threshold per slot (``-inf`` for empty slots): known where >= 0."""
+        sims = self.similarity(bottleneck).astype(np.float64)
+        return np.where(self.present, sims - self.thresholds, -np.inf)
+
+    def margin(self, bottleneck: np.ndarray) -> float:
+        """The best class's margin: >= 0 is known; larger is surer (the score behind the test)."""
+        if not self.present.any():
+            return -np.inf
+        return float(np.max(self.margins(bottleneck)))
+
+    def best_margins(self, bottlenecks: np.ndarray) -> np.ndarray:
+        """:meth:`margin` of each of a batch (n, ...) of bottlenecks, at once."""
+        if not self.present.any():
+            return np.full(len(bottlenecks), -np.inf)
+        features = pooled_features(np.asarray(bottlenecks), self.channels)
+        with np.errstate(all="ignore"):
+            sims = features.astype(np.float64) @ self.unit_means.T.astype(np.float64)
+        margins = np.where(self.present, sims - self.thresholds, -np.inf)
+        return margins.max(axis=1)
 
     def is_known(self, bottleneck: np.ndarray) -> tuple[bool, float]:
-        """Whether ``bottleneck`` is close enough to a taught class, and its best similarity."""
+        """Whether ``bottleneck`` is close enough to a taught class, and the similarity to the
+        class it is closest to relative to that class's threshold."""
         if not self.present.any():
             return False, 0.0
-        sims = self.similarity(bottleneck)
-        best = float(np.max(np.where(self.present, sims, -np.inf)))
-        return best >= self.threshold, best
+        sims = self.similarity(bottleneck).astype(np.float64)
+        margins = np.where(self.present, sims - self.thresholds, -np.inf)
+        best = int(np.argmax(margins))
+        return bool(margins[best] >= 0.0), float(sims[best])
 
 
-def recentred(calibration: Calibration, sums: np.ndarray, counts: np.ndarray) -> Calibration:
-    """``calibration``'s threshold with the class means of ``sums``/``counts`` (after new
-    samples that did not call for measuring again: ``samples.Measured``)."""
-    unit_means, present = _unit_means(sums, counts)
-    return Calibration(calibration.threshold, calibration.similarities, unit_means, present)
+def pooled_features(bottlenecks: np.ndarray, channels: int) -> np.ndarray:
+    """(n, ...) bottlenecks -> (n, channels) unit vectors: the comparison space (module doc)."""
+    x = np.asarray(bottlenecks, dtype=np.float32).reshape(len(bottlenecks), -1, channels)
+    with np.errstate(all="ignore"):
+        pooled = x.mean(axis=1)
+    return _unit(np.sqrt(np.maximum(pooled, 0.0)))
 
 
-def _unit_means(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    present = counts > 0
-    means = np.zeros_like(sums)
-    means[present] = sums[present] / counts[present, None]
-    return _unit(means).astype(np.float32), present
+def prototypes(
+    sums: np.ndarray, counts: np.ndarray, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit prototypes (slots, channels) from per-slot sums of raw bottlenecks, and presence.
+
+    The pooled mean of a class is the pool of its summed bottlenecks divided by its count
+    (pooling is linear); its root is then the class's direction in the comparison space.
+    """
+    present = np.asarray(counts) > 0
+    slots = len(counts)
+    means = np.zeros((slots, channels), dtype=np.float64)
+    if present.any():
+        pooled = np.asarray(sums, dtype=np.float64)[present].reshape(
+            int(present.sum()), -1, channels
+        )
+        means[present] = pooled.mean(axis=1) / np.asarray(counts)[present, None]
+    return _unit(np.sqrt(np.maximum(means, 0.0))).astype(np.float32), present
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    ok = np.isfinite(norms) & (norms > 0)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=ok)
+
+
+def _channels(shape: Sequence[int] | None, bottlenecks: Sequence[np.ndarray], sums: np.ndarray):
+    if shape is not None and len(shape):
+        return int(shape[-1])
+    if len(bottlenecks):
+        return int(np.shape(bottlenecks[0])[-1])
+    return int(np.shape(sums)[-1])
+
+
+def recentred(calibration: Calibration, sums: np.ndarray, counts: np.ndarray) -> Calibration:
+    """``calibration``'s thresholds with the prototypes of ``sums``/``counts`` (after new
+    samples that did not call for measuring again: ``samples.Measured``)."""
+    unit_means, present = prototypes(sums, counts, calibration.channels)
+    thresholds = calibration.thresholds.copy()
+    # A slot that gained its first sample since: the prior, until it is measured.
+    new = present & ~np.isfinite(thresholds)
+    thresholds[new] = _bounded(np.array([PRIOR_POSITIVE]), np.array([NEGATIVE_FLOOR]))[0]
+    return Calibration(
+        thresholds,
+        calibration.positives,
+        calibration.negatives,
+        calibration.similarities,
+        calibration.similarity_slots,
+        unit_means,
+        present,
+        calibration.channels,
+    )
+
+
+def _bounded(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    negatives = np.maximum(negatives, NEGATIVE_FLOOR)
+    between = negatives + WEIGHT * (positives - negatives)
+    return np.minimum(between, positives - MIN_GAP)
 
 
 def calibrate(
@@ -95,30 +210,72 @@ def calibrate(
     sums: np.ndarray,
     counts: np.ndarray,
     rng: np.random.Generator | None = None,
+    shape: Sequence[int] | None = None,
 ) -> Calibration:
-    """Measure the open-set threshold on the samples (see the module doc).
+    """Measure the per-class thresholds on the samples (see the module doc).
 
-    ``sums``/``counts`` are the per-slot sums and counts of ``bottlenecks`` (the sample store
-    keeps them), so class means cost nothing extra.
+    ``sums``/``counts`` are the per-slot sums (of the flattened bottlenecks) and counts of
+    ``bottlenecks`` (the sample store keeps them); ``shape`` is the bundle's bottleneck shape
+    (its last axis is pooled over the others); without it, the samples' own shape is used.
     """
     rng = rng or np.random.default_rng(0)
-    unit_means, present = _unit_means(sums, counts)
-    similarities: list[float] = []
+    counts = np.asarray(counts)
     labels = np.asarray(labels)
-    for slot in np.flatnonzero(counts >= 2):
+    channels = _channels(shape, bottlenecks, sums)
+    unit_means, present = prototypes(sums, counts, channels)
+    slots = len(counts)
+    positives = np.full(slots, np.nan)
+    negatives = np.full(slots, np.nan)
+    # Pool at most MAX_PER_CLASS samples of each class once; all measurements use these.
+    chosen: list[np.ndarray] = []
+    for slot in np.flatnonzero(present):
         members = np.flatnonzero(labels == slot)
         if len(members) > MAX_PER_CLASS:
-            members = rng.choice(members, MAX_PER_CLASS, replace=False)
-        n = counts[slot]
-        for index in members:
-            x = np.asarray(bottlenecks[index], dtype=np.float64).reshape(-1)
-            rest = (sums[slot] - x) / (n - 1)
-            denominator = np.linalg.norm(x) * np.linalg.norm(rest)
-            if denominator > 0:
-                similarities.append(float(x @ rest / denominator))
-    if similarities:
-        values = np.asarray(similarities)
-        threshold = float(np.quantile(values, QUANTILE) - SPREAD * np.std(values))
-    else:
-        threshold = UNCALIBRATED_THRESHOLD
-    return Calibration(threshold, tuple(similarities), unit_means, present)
+            members = np.sort(rng.choice(members, MAX_PER_CLASS, replace=False))
+        chosen.append(members)
+    index = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    features = (
+        pooled_features(np.stack([np.asarray(bottlenecks[i]) for i in index]), channels)
+        if len(index)
+        else np.zeros((0, channels), dtype=np.float32)
+    )
+    own = labels[index] if len(index) else np.zeros(0, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        to_prototypes = features.astype(np.float64) @ unit_means.T.astype(np.float64)
+    similarities: list[float] = []
+    owners: list[int] = []
+    for slot in np.flatnonzero(present):
+        mine = own == slot
+        if mine.sum() >= 2:
+            loo = _leave_one_out(features[mine])
+            similarities.extend(loo.tolist())
+            owners.extend([int(slot)] * len(loo))
+            positives[slot] = np.quantile(loo, POSITIVE_QUANTILE)
+        others = to_prototypes[~mine, slot]
+        others = others[np.isfinite(others)]
+        if len(others):
+            negatives[slot] = np.quantile(others, NEGATIVE_QUANTILE)
+    measured = np.isfinite(positives)
+    fallback = float(np.median(positives[measured])) if measured.any() else PRIOR_POSITIVE
+    positives[present & ~measured] = fallback
+    negatives[present & ~np.isfinite(negatives)] = NEGATIVE_FLOOR
+    thresholds = np.full(slots, np.inf)
+    thresholds[present] = _bounded(positives[present], negatives[present])
+    return Calibration(
+        thresholds,
+        positives,
+        negatives,
+        tuple(similarities),
+        tuple(owners),
+        unit_means,
+        present,
+        channels,
+    )
+
+
+def _leave_one_out(features: np.ndarray) -> np.ndarray:
+    """Each row's cosine to the unit mean of the other rows (rows are unit vectors)."""
+    x = features.astype(np.float64)
+    rest = x.sum(axis=0)[None, :] - x
+    with np.errstate(all="ignore"):
+        return np.sum(x * _unit(rest), axis=1)
