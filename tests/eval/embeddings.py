@@ -2,8 +2,10 @@
 
 Each photo is made once (shots.py) and embedded by every bundle with the board's own code
 (``TransferLearningModel.bottleneck``: the same crop, scale and interpreter as a frame). The
-bottlenecks are cached as float16 (what the sample store keeps) under ``build/eval/``, keyed by
-the bundle and a hash of the files that make the shots, so a change to them embeds again.
+bottlenecks are cached as float16 (what the sample store keeps) under
+``build/eval/<bundle key>/<source>-<shots key>.npz``; the shots key hashes ``shots.VERSION``,
+the objects and the number of shots, so changing any of them embeds again (a change to how
+shots are made must bump ``shots.VERSION``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ BUNDLES = (
 # "varied" and "still"; the held-out sets are never samples.
 VARIED, HELD_OUT, STILL, STILL_HELD_OUT, CONDITION_FRAMES = 20, 8, 10, 4, 3
 HELD_OUT_FIRST = 100  # held-out shots use indices from here: never the same shot as a sample
+_SIZES = (VARIED, HELD_OUT, STILL, STILL_HELD_OUT, CONDITION_FRAMES, HELD_OUT_FIRST)
 
 
 def _shot_sets() -> dict[str, Callable[[PhotoObject], list[np.ndarray]]]:
@@ -76,11 +79,10 @@ def _shot_sets() -> dict[str, Callable[[PhotoObject], list[np.ndarray]]]:
     return sets
 
 
-def _shots_key() -> str:
-    digest = hashlib.sha256()
-    for path in sorted((Path(__file__).parent).glob("[se]*.py")):  # shots, sources, embeddings
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+def _shots_key(source: Source, objects: list[PhotoObject]) -> str:
+    """What the cached bottlenecks of ``source`` depend on besides the bundle: the shots'
+    version, the objects and how many shots of each set."""
+    digest = hashlib.sha256(repr((shots.VERSION, [o.key for o in objects], _SIZES)).encode())
     return digest.hexdigest()[:12]
 
 
@@ -93,8 +95,8 @@ class Embedded:
     sets: dict[str, np.ndarray]
 
 
-def _path(kind: BundleKind, source: Source) -> Path:
-    return CACHE / f"{kind.spec.key()}-{_shots_key()}" / f"{source.name}.npz"
+def _path(kind: BundleKind, source: Source, objects: list[PhotoObject]) -> Path:
+    return CACHE / kind.spec.key() / f"{source.name}-{_shots_key(source, objects)}.npz"
 
 
 def embedded(
@@ -107,11 +109,11 @@ def embedded(
     result: dict[tuple[str, str], Embedded] = {}
     for source in sources:
         objects = source.objects()
-        missing = [k for k in kinds if not _path(k, source).is_file()]
+        missing = [k for k in kinds if not _path(k, source, objects).is_file()]
         if missing:
             _embed(missing, source, objects, log)
         for kind in kinds:
-            with np.load(_path(kind, source)) as stored:
+            with np.load(_path(kind, source, objects)) as stored:
                 sets = {name.replace("|", "/"): stored[name] for name in stored.files}
             result[(kind.label, source.name)] = Embedded(source, objects, sets)
     return result
@@ -142,7 +144,7 @@ def _embed(
             f"({time.monotonic() - started:.0f} s)"
         )
     for kind, sets in zip(kinds, collected, strict=True):
-        path = _path(kind, source)
+        path = _path(kind, source, objects)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npz")
         # npz member names cannot hold "/" portably: "|" stands for it on disk.

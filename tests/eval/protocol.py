@@ -86,10 +86,19 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def draw(
-    objects: int, classes: int, shots: int, samples: str, available: int, rng: np.random.Generator
+    objects: int,
+    classes: int,
+    shots: int,
+    samples: str,
+    available: int,
+    rng: np.random.Generator,
+    identical: bool = False,
 ) -> Trial:
-    """A random trial: ``classes`` of ``objects`` taught with ``shots`` of ``available`` shots."""
+    """A random trial: ``classes`` of ``objects`` taught with ``shots`` of ``available`` shots
+    each (``identical``: the same shot ``shots`` times, as from a replayed photo)."""
     taught = np.sort(rng.choice(objects, classes, replace=False))
+    if identical:
+        return Trial(taught, np.zeros((classes, shots), dtype=np.int64), samples)
     chosen = np.stack([np.sort(rng.choice(available, shots, replace=False)) for _ in taught])
     return Trial(taught, chosen, samples)
 

@@ -10,7 +10,7 @@
   a small rotation.
 
 Every shot is a pure function of the object and its index (seeded), so the cached bottlenecks
-(embeddings.py) stay valid until this file changes.
+(embeddings.py) stay valid until :data:`VERSION` changes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from PIL import Image, ImageFilter
 from tests.eval.sources import PhotoObject, load, table
 
 SIZE = 256  # shots are this many pixels square; the model crops and scales them as a frame
+# Bump when a change here changes any shot: the cached bottlenecks (embeddings.py) depend on it.
+VERSION = 1
 
 
 def _rng(obj: PhotoObject, kind: str, index: int) -> np.random.Generator:

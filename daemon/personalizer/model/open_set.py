@@ -53,12 +53,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+POWER = 1.0  # features ** POWER before the unit length (0.5, a root, was tried: see doc)
 POSITIVE_QUANTILE = 0.1
 NEGATIVE_QUANTILE = 1.0
-WEIGHT = 0.5
+WEIGHT = 0.35
 MIN_GAP = 0.05
-NEGATIVE_FLOOR = 0.5
-PRIOR_POSITIVE = 0.85
+NEGATIVE_FLOOR = 0.35
+PRIOR_POSITIVE = 0.8
 MAX_PER_CLASS = 64
 
 
@@ -142,7 +143,7 @@ def pooled_features(bottlenecks: np.ndarray, channels: int) -> np.ndarray:
     x = np.asarray(bottlenecks, dtype=np.float32).reshape(len(bottlenecks), -1, channels)
     with np.errstate(all="ignore"):
         pooled = x.mean(axis=1)
-    return _unit(np.sqrt(np.maximum(pooled, 0.0)))
+    return _unit(np.maximum(pooled, 0.0) ** POWER)
 
 
 def prototypes(
@@ -161,7 +162,7 @@ def prototypes(
             int(present.sum()), -1, channels
         )
         means[present] = pooled.mean(axis=1) / np.asarray(counts)[present, None]
-    return _unit(np.sqrt(np.maximum(means, 0.0))).astype(np.float32), present
+    return _unit(np.maximum(means, 0.0) ** POWER).astype(np.float32), present
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
