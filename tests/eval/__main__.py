@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
                     results[(kind.label, source.name, cell.label)] = found
     names = [m.name for m in methods]
     every = [s.name for s in sources]
-    tuning = [s.name for s in sources if s.tuning]
     held_back = [s.name for s in sources if not s.tuning]
     print("# Open-set evaluation (`make eval`)\n")
     print(
@@ -78,13 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, chosen in by_table.items():
         report.table(results, bundles, chosen, names, every, titles[name])
-    five = [c for c in cells() if c.label == f"{report.TARGET_SHOTS} shots"]
-    for group, label in ((tuning, "parameter-choosing"), (held_back, "evaluation-only")):
-        if group:
-            report.table(
-                results, bundles, five, names, group,
-                f"{report.TARGET_SHOTS} varied shots, {label} sources only ({', '.join(group)})",
-            )  # fmt: skip
+    five = next(c for c in cells() if c.label == f"{report.TARGET_SHOTS} shots")
+    report.by_source(results, bundles, five, names, sources)
     met = report.targets(results, bundles, names, every)
     if not args.no_cost:
         kind = next((b for b in bundles if b.spec.image_size == 224), BUNDLES[0])

@@ -39,9 +39,8 @@ def measure(kind: BundleKind, rounds: int = 5) -> dict[str, float]:
     image = rng.integers(0, 256, size=(kind.spec.image_size,) * 2 + (3,), dtype=np.uint8)
     frame = model.bottleneck(image)[None].astype(np.float32)  # as the interpreter gives it
     shape = model.bottleneck_shape
-    samples = [
-        (frame[0] * rng.uniform(0.5, 1.5, size=shape)).astype(np.float16) for _ in range(CAPACITY * 5)
-    ]
+    scales = rng.uniform(0.5, 1.5, size=(CAPACITY * 5, *shape))
+    samples = [(frame[0] * scale).astype(np.float16) for scale in scales]
     labels = np.repeat(np.arange(CAPACITY), 5)
     flat = np.stack([s.reshape(-1).astype(np.float64) for s in samples])
     sums = np.zeros((CAPACITY, flat.shape[1]))

@@ -116,7 +116,8 @@ def run(
     stored = data.sets[trial.samples]
     shape = stored.shape[2:]
     classes = len(trial.taught)
-    bottlenecks = [stored[o, s] for o, shots in zip(trial.taught, trial.shots) for s in shots]
+    pairs = zip(trial.taught, trial.shots, strict=True)
+    bottlenecks = [stored[o, s] for o, shots in pairs for s in shots]
     labels = np.repeat(np.arange(classes), trial.shots.shape[1])
     flat = np.stack([b.reshape(-1).astype(np.float64) for b in bottlenecks])
     sums = np.zeros((classes, flat.shape[1]))

@@ -17,6 +17,7 @@ import numpy as np
 from tests.eval import protocol
 from tests.eval.embeddings import BundleKind, Embedded
 from tests.eval.shots import CONDITIONS
+from tests.eval.sources import Source
 
 SHOTS = (1, 3, 5, 10, 20)
 CLASSES = 4  # taught classes in every table but the one that varies it
@@ -146,6 +147,34 @@ def table(
                 for method in methods:
                     mean, worst, _, n = summary(results, kind.label, cell, method, metric, sources)
                     row.append(_pair(mean, worst) if n else "-")
+            out("| " + " | ".join(row) + " |")
+
+
+def by_source(
+    results: Results,
+    bundles: Sequence[BundleKind],
+    cell: Cell,
+    methods: Sequence[str],
+    sources: Sequence[Source],
+    out: Callable[[str], None] = print,
+) -> None:
+    """One cell per bundle and source, saying which sources chose the parameters."""
+    out(f"\n### {cell.label}, {cell.classes} classes, per source (mean (worst sample set))\n")
+    heads = ["bundle", "source"]
+    for metric in ("taught right", "untaught -> unknown", "AUROC"):
+        heads += [f"{metric}: {m}" for m in methods]
+    out("| " + " | ".join(heads) + " |")
+    out("|" + "---|" * len(heads))
+    for kind in bundles:
+        for source in sources:
+            role = "tuning" if source.tuning else "eval only"
+            row = [kind.label, f"{source.name} ({role})"]
+            for metric in ("right", "unknown", "auroc"):
+                for method in methods:
+                    mean, _, worst_trial, n = summary(
+                        results, kind.label, cell, method, metric, [source.name]
+                    )
+                    row.append(_pair(mean, worst_trial) if n else "-")
             out("| " + " | ".join(row) + " |")
 
 

@@ -7,8 +7,8 @@ maker could teach (a photo of it, or a cut-out of it on a table), and shots.py m
 |---|---|---|---|
 | ``skimage`` | PyPI ``scikit-image`` (skimage/data) | 8 colour photos | choosing parameters |
 | ``opencv`` | Debian ``opencv-doc`` (examples/data) | 18 colour photos | choosing parameters |
-| ``tuxpaint`` | Debian ``tuxpaint-stamps-default`` | photo cut-outs on a table | evaluation only |
-| ``wallpapers`` | Debian ``mate-backgrounds`` (nature) | 11 close-up nature photos | evaluation only |
+| ``tuxpaint`` | Debian ``tuxpaint-stamps-default`` | 22 cut-outs on a table | evaluation only |
+| ``wallpapers`` | Debian ``mate-backgrounds`` (nature) | 11 nature close-ups | evaluation only |
 
 The two evaluation-only sources were never looked at while the method's parameters were chosen
 (open_set.py says which figures chose them). ``tuxpaint`` is the hardest: every object sits on
@@ -106,9 +106,8 @@ def _files(source: str, folder: Path, names: tuple[str, ...], cutout: bool = Fal
     for name in names:
         path = folder / name
         if not path.is_file():
-            raise MissingSource(
-                f"{path} is missing: install the {source} photos ({SOURCES_BY_NAME[source].package})"
-            )
+            how = SOURCES_BY_NAME[source].package
+            raise MissingSource(f"{path} is missing: install the {source} photos ({how})")
         objects.append(PhotoObject(source, Path(name).stem, path, cutout))
     return objects
 

@@ -68,9 +68,10 @@ def test_untaught_objects_are_unknown_and_taught_ones_right(embedded, objects) -
                 else:
                     untaught_total += 1
                     unknown += not result.known
-    print(f"\ntaught right {right / taught_total:.3f}, untaught unknown {unknown / untaught_total:.3f}")
-    assert right / taught_total >= 0.95
-    assert unknown / untaught_total >= 0.90
+    right_rate, unknown_rate = right / taught_total, unknown / untaught_total
+    print(f"\ntaught right {right_rate:.3f}, untaught unknown {unknown_rate:.3f}")
+    assert right_rate >= 0.95
+    assert unknown_rate >= 0.90
 
 
 def test_identical_shots_of_a_still_object_are_recognised(embedded, objects) -> None:
