@@ -120,7 +120,7 @@ bench: $(CONV)/.ready $(BOARD)/.ready
 # Debian packages (scripts/ensure-eval-photos.sh), four bundles of a real ImageNet MobileNetV2,
 # the board's method against the one it replaced; prints Markdown tables, exits 1 when a target
 # is missed. The first run converts 4 bundles (~1 min each) and embeds every shot in each
-# (~20 min on 2 cores), cached under build/; then a run takes a few minutes.
+# (~15 min on 2 cores, most of it the int8 base), cached under build/; then a run takes ~4 min.
 # EVAL_ARGS=--quick: fewer trials.
 eval: $(CONV)/.ready $(BOARD)/.ready eval-photos
 	$(BOARD)/bin/python -m tests.eval $(EVAL_ARGS)

@@ -7,7 +7,7 @@ per photo source; and the issue's targets, for the board's method and the baseli
 on the same trials. Exit status 1 when the board's method misses a target on average.
 
 The first run converts the bundles (about a minute each) and embeds every shot in each bundle
-(about 15-25 minutes on 2 cores); both are cached under build/, and a cached run takes a few
+(about 15 minutes on 2 cores); both are cached under build/, and a cached run takes a few
 minutes. ``--quick`` runs fewer trials, ``--sources``/``--bundles`` a subset.
 """
 
