@@ -296,8 +296,11 @@ def calibrate(
     """Measure the per-class thresholds on the samples (see the module doc).
 
     ``sums``/``counts`` are the per-slot sums (of the flattened bottlenecks) and counts of
-    ``bottlenecks`` (the sample store keeps them); ``shape`` is the bundle's bottleneck shape
-    (its last axis is pooled over the others); without it, the samples' own shape is used.
+    ``bottlenecks`` (the sample store keeps them; slots the model does not use must have count
+    0); ``shape`` is the bundle's bottleneck shape (its last axis is pooled over the others):
+    the model passes it, so that a store of flat rows works too; without it, the samples' own
+    shape is used. Thresholds depend on every class's samples (each class's are the others'
+    negatives), so a change of the classes calls for a new calibration, not :func:`recentred`.
     """
     rng = rng or np.random.default_rng(0)
     counts = np.asarray(counts)
