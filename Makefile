@@ -17,7 +17,7 @@ XDIST := -n $(PYTEST_JOBS)
 export TFLT_CONVERTER_PYTHON := $(abspath $(CONV)/bin/python)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venvs demo-packages test test-fast lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench demo clean system-packages
+.PHONY: all venvs demo-packages test test-fast lint reference test-converter test-runtime test-daemon test-board test-reliability test-ha test-web test-arm64 arm64-lane soak bench eval eval-photos demo clean system-packages
 
 all: test
 
@@ -148,6 +148,18 @@ test: venvs lint test-converter test-runtime test-daemon test-board test-reliabi
 
 bench: $(TESTS_READY) system-packages
 	$(BOARD)/bin/python -m tests.bench
+
+# The open-set evaluation (docs/eval.md): real photos from scikit-image (board venv) and three
+# Debian packages (scripts/ensure-eval-photos.sh), four bundles of a real ImageNet MobileNetV2,
+# the board's method against the one it replaced; prints Markdown tables, exits 1 when a target
+# is missed. The first run converts 4 bundles (~1 min each) and embeds every shot in each
+# (~15 min on 2 cores, most of it the int8 base), cached under build/; then a run takes ~4 min.
+# EVAL_ARGS=--quick: fewer trials.
+eval: $(CONV)/.ready $(BOARD)/.ready eval-photos
+	$(BOARD)/bin/python -m tests.eval $(EVAL_ARGS)
+
+eval-photos:
+	@bash scripts/ensure-eval-photos.sh
 
 # The long soak: figures printed, exit 1 when RSS/fds grow, the daemon crashes or loses samples.
 SOAK_SECONDS ?= 600

@@ -428,6 +428,37 @@ def stream_frame_age(bench: Bench) -> list[Row]:
     return measure_frame_age(bench, Row)
 
 
+def open_set_cost(bench: Bench) -> list[Row]:
+    """Issue 19: the open-set test of one frame (16 classes) against the base model's invoke."""
+    from personalizer.model.open_set import calibrate
+
+    model = bench.model(SPATIAL)
+    rng = np.random.default_rng(0)
+    image = colour_image(0, rng)
+    x = model._preprocess(image)
+    frame = model.bottleneck(image)[None]  # as the interpreter gives it: float32, batch axis
+    classes, shots = 16, 5
+    samples = [
+        (frame[0] * rng.uniform(0.5, 1.5, size=frame.shape[1:])).astype(np.float16)
+        for _ in range(classes * shots)
+    ]
+    labels = np.repeat(np.arange(classes), shots)
+    sums = np.zeros((classes, frame.size))
+    for sample, label in zip(samples, labels, strict=True):
+        sums[label] += sample.reshape(-1)
+    calibration = calibrate(samples, labels, sums, np.bincount(labels), shape=frame.shape[1:])
+    paired = _paired(lambda: calibration.is_known(frame), lambda: model._bottleneck_of(x), 30)
+    return [
+        _ratio_row(
+            "19 open set",
+            "7x7x1280: open-set test of a frame, 16 classes",
+            paired,
+            "base invoke",
+            0.02,
+        )
+    ]
+
+
 SECTIONS: list[Section] = [
     predict_latency,
     train_step,
@@ -441,6 +472,7 @@ SECTIONS: list[Section] = [
     metrics_cost,
     stream_decode_cost,
     stream_frame_age,
+    open_set_cost,
 ]
 
 

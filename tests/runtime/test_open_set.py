@@ -2,8 +2,9 @@
 
 The bundle is a real ImageNet-trained MobileNetV2 (tests/support/pretrained.py). Eight objects
 (scikit-image's sample photos); the board is taught four of them with five shots each; new shots
-of all eight are classified. The threshold is measured on the taught shots alone (leave-one-out),
-never on the test shots.
+of all eight are classified. The thresholds are measured on the taught shots alone (each class's
+own, leave-one-out, and the other classes'), never on the test shots. `make eval` is the full
+evaluation (docs/eval.md); test_open_set_eval.py its fast version.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_untaught_objects_are_unknown_and_taught_ones_right(make_model, pretrain
     known_rate, unknown_rate = known_right / known_total, unknown_right / unknown_total
     print(f"\nopen set: taught right {known_rate:.3f}, untaught unknown {unknown_rate:.3f}")
     assert known_rate >= 0.95
-    assert unknown_rate >= 0.80
+    assert unknown_rate >= 0.90  # issue 19's target
 
 
 def test_with_no_samples_everything_is_unknown(make_model, bundle):

@@ -57,10 +57,15 @@ class BundleSpec:
     num_classes: int = 4
     class_names: tuple[str, ...] = ("A", "B", "C", "D")
     train_batch_size: int = 20
+    base_quantize: bool = False  # --base_quantize: dynamic-range int8 weights of the base
 
     def key(self) -> str:
         """Cache key: the converter's sources, the helper scripts and these arguments."""
-        digest = hashlib.sha256(repr(sorted(asdict(self).items())).encode())
+        arguments = asdict(self)
+        if not self.base_quantize:
+            # Added later: left out when off, so the bundles cached before it keep their key.
+            del arguments["base_quantize"]
+        digest = hashlib.sha256(repr(sorted(arguments.items())).encode())
         sources = sorted(CONVERTER_SOURCES.rglob("*.py"))
         for path in [*sources, *(SUPPORT / name for name in _HELPERS)]:
             digest.update(str(path.relative_to(REPO)).encode())
@@ -133,6 +138,7 @@ def _base_flags(spec: BundleSpec, work: Path) -> list[str]:
             "--base_alpha", str(spec.alpha),
             "--base_pooling", spec.pooling,
             "--base_weights", _weights(spec),
+            *(["--base_quantize"] if spec.base_quantize else []),
         ]  # fmt: skip
     if spec.base == "spectral":
         path = work / "spectral_base"

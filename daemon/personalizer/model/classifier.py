@@ -44,7 +44,7 @@ class Classification(NamedTuple):
     confidence: float  # the class's probability (0 for unknown)
     scores: dict[str, float]  # every class's probability (classes without samples: 0)
     known: bool  # False: none of the taught classes
-    similarity: float  # the open-set test's score (higher: more like a taught class)
+    similarity: float  # pooled cosine to the class the frame came nearest to (open_set.py)
 
 
 class Classifier:
@@ -183,7 +183,9 @@ class Classifier:
             measured = cached[1]
         else:
             calibration = self._samples.using_snapshot(
-                lambda snapshot: calibrate(snapshot.bottlenecks, snapshot.labels, sums, counts)
+                lambda snapshot: calibrate(
+                    snapshot.bottlenecks, snapshot.labels, sums, counts, shape=self.bottleneck_shape
+                )
             )
         self._calibration = (version, measured, calibration)
         return calibration
