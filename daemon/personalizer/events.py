@@ -44,6 +44,7 @@ class StatusReport:
     last_cycle: Mapping[str, object] | None = None  # how the last training cycle ended
     region: Sequence[float] | None = None  # [x, y, w, h] of the frame the model sees (None: all)
     variety: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # per class
+    review_pending: int = 0  # frames kept for review, waiting for a label
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class PredictionEvent:
     ts: float  # when the frame was captured (Unix seconds)
     frame: int
     known: bool = True  # False: none of the taught classes (class_name is the unknown label)
+    closest: str | None = None  # the class this frame was nearest to (shown with "unknown")
 
 
 @dataclass(frozen=True)

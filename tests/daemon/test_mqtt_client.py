@@ -70,6 +70,8 @@ def test_online_and_status_are_retained_for_late_subscribers(broker, make_client
             "needs_training": False,
             "last_cycle": None,
             "region": None,
+            "variety": {},
+            "review_pending": 0,
         }
     client.stop()
     with MqttWatch(broker.host, broker.port, "t/retained") as watch:

@@ -203,18 +203,67 @@ class RelabelPayload(Payload):
 
 
 class ThumbnailPayload(Payload):
-    """`thumbnail`: the stored JPEG of one sample (the only command that sends an image)."""
+    """`thumbnail`: the stored JPEG of one sample, or of one frame kept for review (the only
+    command that sends an image)."""
 
     payload: ClassVar[str] = (
-        '`{"id": 7}`: the only command that sends an image off the board; switch it '
-        "off with `mqtt.commands`"
+        '`{"id": 7}` (a sample) or `{"review_id": 3}` (a frame kept for review): the only '
+        "command that sends an image off the board; switch it off with `mqtt.commands`"
     )
-    answer: ClassVar[str] = "`id`, `class`, `image` (base64 JPEG)"
-    short: ClassVar[str] = '{"id": 7}'
+    answer: ClassVar[str] = "`id` or `review_id`, `class`, `image` (base64 JPEG)"
+    short: ClassVar[str] = '{"id": 7} | {"review_id": 3}'
     page: ClassVar[bool] = False
 
     command: Literal["thumbnail"] = "thumbnail"
+    id: SampleId | None = None
+    review_id: SampleId | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ThumbnailPayload:
+        if (self.id is None) == (self.review_id is None):
+            raise ValueError('thumbnail needs either {"id": N} or {"review_id": N}')
+        return self
+
+
+class ReviewPayload(Payload):
+    """`review`: the frames the board was unsure of and kept for a label, newest first."""
+
+    payload: ClassVar[str] = '`{}`, optionally `"offset"` (0), `"limit"` (1-200, 50)'
+    answer: ClassVar[str] = (
+        "`items` (`id`, `ts`, `last_seen`, `seen`, `reason`, `class`, `scores`), `total`"
+    )
+    short: ClassVar[str] = '{"offset"?: 0, "limit"?: 50}'
+    page: ClassVar[bool] = True
+
+    command: Literal["review"] = "review"
+    offset: Annotated[StrictInt, Field(ge=0)] = 0
+    limit: Annotated[StrictInt, Field(ge=1, le=200)] = 50
+
+
+class ReviewLabelPayload(Payload):
+    """`review_label`: make a kept frame a sample of a class, or dismiss it."""
+
+    payload: ClassVar[str] = (
+        '`{"id": 3, "class": "cat"}` makes the kept frame a sample of cat (source `review`); '
+        '`{"id": 3, "dismiss": true}` drops it'
+    )
+    answer: ClassVar[str] = "`id`, and `class`, `count`, `sample_id` (or `dismissed`)"
+    short: ClassVar[str] = '{"id": 3, "class": "cat"} | {"id": 3, "dismiss": true}'
+    page: ClassVar[bool] = True
+
+    command: Literal["review_label"] = "review_label"
     id: SampleId
+    class_name: Annotated[StrictStr | None, Field(alias="class", min_length=1)] = None
+    dismiss: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReviewLabelPayload:
+        if self.dismiss == (self.class_name is not None):
+            raise ValueError(
+                'review_label needs either {"id": N, "class": "<name>"} or {"id": N, "dismiss": '
+                "true}"
+            )
+        return self
 
 
 class ClassPayload(Payload):
@@ -296,7 +345,9 @@ CommandPayload = Annotated[
     | RelabelPayload
     | ThumbnailPayload
     | EvaluatePayload
-    | RegionPayload,
+    | RegionPayload
+    | ReviewPayload
+    | ReviewLabelPayload,
     Field(discriminator="command"),
 ]
 PAYLOADS: dict[str, type[Payload]] = {

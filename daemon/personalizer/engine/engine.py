@@ -38,6 +38,7 @@ from .changes import ChangeListeners, SampleTaken
 from .frames import FrameClassifier
 from .handlers import HANDLERS
 from .metrics import empty_report, metrics_report
+from .review import ReviewKeeper
 from .status import StatusBoard, StatusSources
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,13 @@ class Engine:
             lambda: trainer.training,
             lambda: trainer.last_cycle,
             lambda: None if self.frames.region is None else self.frames.region.as_list(),
+            lambda: self.review.pending,
             model.bundle_id,
             version,
         )
         self.status = StatusBoard(sources, events, camera_source)
-        self.frames = FrameClassifier(model, config.inference, events)
+        self.review = ReviewKeeper(model, store, self._review_changed, defer=lambda work: work())
+        self.frames = FrameClassifier(model, config.inference, events, self.review.consider)
         self.changes = ChangeListeners()  # who follows what is taught here (the fleet)
         self._imprint = config.training.imprint
         self._evaluation: Evaluation | None = None  # the last estimate, by slot
@@ -92,6 +95,9 @@ class Engine:
     def _loss(self, event: LossEvent) -> None:
         self.status.loss(event.loss)
         self.events.loss(event)
+
+    def _review_changed(self) -> None:
+        self.status.publish()
 
     def _training_changed(self) -> None:
         self.status.publish()
@@ -107,6 +113,7 @@ class Engine:
         self.imprint_if_untrained()
         self.model.open_set()
         self.frames.reset()
+        self.review.load()
         region = self.store.region
         self.frames.region = Region.parse(region) if region else None
 

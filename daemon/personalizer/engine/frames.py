@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..camera import Frame
 from ..config import InferenceConfig
 from ..events import EventSink, PredictionEvent
 from ..inference import PredictionSmoother
-from ..model import TransferLearningModel
+from ..model import Classification, TransferLearningModel
 from ..model.region import Region
 
 
@@ -25,11 +26,17 @@ class FrameClassifier:
     """Classifies camera frames and announces the smoothed predictions."""
 
     def __init__(
-        self, model: TransferLearningModel, config: InferenceConfig, events: EventSink
+        self,
+        model: TransferLearningModel,
+        config: InferenceConfig,
+        events: EventSink,
+        consider: Callable[[np.ndarray, Classification], None] | None = None,
     ) -> None:
-        """Classifies with ``model``, smooths as ``config`` says, announces to ``events``."""
+        """Classifies with ``model``, smooths as ``config`` says, announces to ``events``;
+        ``consider(image, result)`` sees every result (the review keeper)."""
         self._model = model
         self._events = events
+        self._consider = consider
         self.unknown_label = config.unknown_label
         self._smoother = PredictionSmoother(
             config.agree_frames, config.min_confidence, config.publish_interval
@@ -48,6 +55,12 @@ class FrameClassifier:
         # again (Engine.samples_changed), so a frame never waits for the database.
         image = self.view(frame.image)
         result = self._model.classify(image, self.unknown_label, current=False)
+        event = self._announce(frame, result)
+        if self._consider is not None:  # after the prediction: it never holds one up
+            self._consider(image, result)
+        return event
+
+    def _announce(self, frame: Frame, result: Classification) -> PredictionEvent | None:
         with self._lock:
             smoothed = self._smoother.update(
                 result.scores, time.monotonic(), result.class_name, result.confidence, result.known
@@ -61,6 +74,7 @@ class FrameClassifier:
             frame.captured,
             frame.number,
             smoothed.known,
+            result.closest,
         )
         self._events.prediction(event)
         return event

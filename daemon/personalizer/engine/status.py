@@ -35,6 +35,7 @@ class StatusSources:
     training: Callable[[], bool]  # whether training is switched on
     last_cycle: Callable[[], CycleEnd | None]  # how the last training cycle ended
     region: Callable[[], list[float] | None]  # the region of the frame the model looks at
+    review_pending: Callable[[], int]  # frames kept for review, waiting for a label
     bundle_id: str
     version: str
 
@@ -93,6 +94,7 @@ class StatusBoard:
             needs_training=model.needs_training,
             last_cycle=_cycle(src.last_cycle()),
             region=src.region(),
+            review_pending=src.review_pending(),
             variety={
                 name: {"value": None if v is None else round(v, 3), "say": variety_word(v)}
                 for name, v in model.variety().items()

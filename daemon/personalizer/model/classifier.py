@@ -45,6 +45,8 @@ class Classification(NamedTuple):
     scores: dict[str, float]  # every class's probability (classes without samples: 0)
     known: bool  # False: none of the taught classes
     similarity: float  # pooled cosine to the class the frame came nearest to (open_set.py)
+    closest: str | None = None  # that class (also when unknown: "closest: cat")
+    bottleneck: np.ndarray | None = None  # the frame's bottleneck (to keep it for review)
 
 
 class Classifier:
@@ -155,13 +157,24 @@ class Classifier:
     ) -> Classification:
         """The class, or ``unknown_label`` when the open-set test says none of them (see
         :meth:`open_set` for ``current``)."""
-        ranked = self.ranked(probabilities)
+        slots = self._classes.slots
+        ranked = _ranked(probabilities, slots)
         scores = {p.class_name: p.confidence for p in ranked}
-        known, similarity = self.open_set(current).is_known(bottleneck)
+        calibration = self.open_set(current)
+        margins = calibration.margins(bottleneck)
+        best = int(np.argmax(margins))
+        finite = bool(np.isfinite(margins[best]))  # not: no class has samples, or a bad frame
+        known = finite and bool(margins[best] >= 0.0)
+        similarity = float(margins[best] + calibration.thresholds[best]) if finite else 0.0
+        closest = slots.get(best) if finite else None
         if not known or not ranked or ranked[0].confidence <= 0.0:
-            return Classification(unknown_label, 0.0, scores, False, similarity)
+            return Classification(
+                unknown_label, 0.0, scores, False, similarity, closest, bottleneck
+            )
         top = ranked[0]
-        return Classification(top.class_name, top.confidence, scores, True, similarity)
+        return Classification(
+            top.class_name, top.confidence, scores, True, similarity, closest, bottleneck
+        )
 
     def open_set(self, current: bool = True) -> Calibration:
         """The open-set test as calibrated on the current samples (cached until they change;

@@ -18,8 +18,8 @@ from .numerics import matmul
 
 NEAR_DUPLICATE = 0.97  # cosine of pooled features: two shots of a still object, same light
 # Variety (1 - the mean cosine of a class's shots to their mean) as the page words it.
-VARIED = 0.12
-SIMILAR = 0.04
+VARIED = 0.04
+SIMILAR = 0.015
 
 
 def pooled(bottleneck: np.ndarray, channels: int) -> np.ndarray:
@@ -85,7 +85,7 @@ class PooledFeatures:
 
     def variety(self, ids: Iterable[int]) -> float | None:
         """How varied the samples ``ids`` are: 1 less the mean cosine of each to their mean
-        (0: near-identical shots; about 0.2: shots from different angles and light). None
+        (0: near-identical shots; about 0.05 for shots from other angles, distances and light). None
         for fewer than two."""
         rows = [self._rows[i] for i in ids if i in self._rows]
         if len(rows) < 2:

@@ -331,9 +331,10 @@ class TransferLearningModel(ModelDescription):
         checked = self._checked_bottleneck(bottleneck)
         return self._classifier.ranked(self._classifier.bottleneck_probabilities(checked))
 
-    def open_set(self) -> Calibration:
-        """The open-set test as calibrated on the current samples (cached until they change)."""
-        return self._classifier.open_set()
+    def open_set(self, current: bool = True) -> Calibration:
+        """The open-set test as calibrated on the samples (cached until they change; with
+        ``current=False`` as last measured, see Classifier.open_set)."""
+        return self._classifier.open_set(current)
 
     # --- evaluation -----------------------------------------------------------------------------
 

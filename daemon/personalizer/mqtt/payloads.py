@@ -41,6 +41,7 @@ def status_payload(report: StatusReport) -> bytes:
             "last_cycle": None if report.last_cycle is None else dict(report.last_cycle),
             "region": None if report.region is None else list(report.region),
             "variety": {name: dict(v) for name, v in report.variety.items()},
+            "review_pending": report.review_pending,
         }
     )
 
@@ -55,6 +56,7 @@ def prediction_payload(event: PredictionEvent) -> bytes:
             "ts": round(event.ts, 6),
             "frame": event.frame,
             "known": event.known,
+            "closest": event.closest,
         }
     )
 

@@ -25,12 +25,14 @@ Reply = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class Job:
-    """One queued command: raw from MQTT (`name` + `payload`) or already typed (`command`)."""
+    """One queued command: raw from MQTT (`name` + `payload`) or already typed (`command`);
+    or some of the engine's own work for this thread (`work`: a frame kept for review)."""
 
     name: str
     payload: bytes | None
     command: Command | None
     reply: Reply | None
+    work: Callable[[], None] | None = None
 
 
 class CommandQueue:
@@ -71,6 +73,12 @@ class CommandQueue:
 
     def run(self, job: Job) -> None:
         """Carry ``job`` out and send its result (never raises)."""
+        if job.work is not None:
+            try:
+                job.work()
+            except Exception:
+                log.exception("%s failed", job.name)
+            return
         request_id = None
         try:
             command = job.command

@@ -102,6 +102,10 @@ class Service:
             config.mqtt.max_image_pixels, config.mqtt.max_payload_bytes, config.mqtt.commands
         )
         self.jobs = CommandQueue(self.engine.execute, limits, self.stop)
+        # Frames kept for review are stored by the command thread, never the frame thread.
+        self.engine.review.defer = lambda work: self.jobs.put(
+            Job("keeping a frame", None, None, None, work)
+        )
         self._threads: list[threading.Thread] = []
         self._fps = loops.RateMeter()
         self._status_text = ""
@@ -155,6 +159,9 @@ class Service:
     def _on_mqtt_command(self, name: str, payload: bytes) -> None:
         # Called in paho's network thread: only queue, never work here.
         self.jobs.put(Job(name, payload, None, lambda result: self.mqtt.result(name, result)))
+
+    def _defer(self, work: Callable[[], None]) -> bool:
+        return self.jobs.put(Job("keeping a frame for review", None, None, None, work))
 
     def vitals(self) -> dict[str, Any]:
         """Frames classified per second lately, and whether the broker is connected."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import classes, inference, samples, training, view
+from . import classes, inference, review, samples, training, view
 
 if TYPE_CHECKING:
     from ...commands import Command
@@ -32,4 +32,6 @@ HANDLERS: dict[str, Handler] = {
     "evaluate": training.evaluate,
     "classify": inference.classify,
     "region": view.region,
+    "review": review.listing,
+    "review_label": review.label,
 }

@@ -103,8 +103,16 @@ def relabel(engine: Engine, command: Command) -> dict[str, Any]:
 
 
 def thumbnail(engine: Engine, command: Command) -> dict[str, Any]:
-    """`thumbnail`: the stored JPEG of one sample, base64."""
-    sample_id = command.payload.id
+    """`thumbnail`: the stored JPEG of one sample (or of one frame kept for review), base64."""
+    payload = command.payload
+    if payload.review_id is not None:
+        kept = engine.store.review.frame(payload.review_id, engine.model.bottleneck_shape)
+        if kept is None or kept[2] is None:
+            raise CommandError(f"there is no kept frame {payload.review_id} with an image")
+        item, _, jpeg = kept
+        image = base64.b64encode(jpeg).decode("ascii")
+        return {"review_id": item.id, "class": item.predicted, "image": image}
+    sample_id = payload.id
     name = _existing(engine, sample_id)
     jpeg = engine.store.image(sample_id)
     if jpeg is None:
