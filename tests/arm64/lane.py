@@ -176,7 +176,8 @@ def prepare_root(suite: Suite, mirror: str, outcome: Outcome) -> Chroot:
     started = time.monotonic()
     log = LOGS / f"{suite.name}-install.log"
     with root.mounted():
-        done = root.run(["scripts/install.sh"], cwd="/src", log=log, timeout=3600)
+        # --stream: PyAV too, so its aarch64 wheels are proven on both Pythons.
+        done = root.run(["scripts/install.sh", "--stream"], cwd="/src", log=log, timeout=3600)
     if done.returncode != 0:
         raise LaneError(
             f"scripts/install.sh failed in the {suite.name} root (exit {done.returncode}): "

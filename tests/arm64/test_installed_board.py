@@ -28,7 +28,7 @@ def version(name):
         return md.version(name)
     except md.PackageNotFoundError:
         return None
-names = ("tflite-runtime", "ai-edge-litert", "numpy", "tflite-personalizer", "tensorflow")
+names = ("tflite-runtime", "ai-edge-litert", "numpy", "tflite-personalizer", "tensorflow", "av")
 print(json.dumps({
     "machine": platform.machine(),
     "python": "%d.%d" % sys.version_info[:2],
@@ -96,8 +96,29 @@ def test_installed_venv_is_aarch64_with_the_suites_python_and_interpreter(
     assert versions[suite.absent_dist] is None, versions
     assert versions["tensorflow"] is None
     assert versions["tflite-personalizer"] is not None
+    assert versions["av"] is not None, "install.sh --stream did not install PyAV"
     numpy_major = int(versions["numpy"].split(".")[0])
     assert (numpy_major < 2) if suite.numpy_below_2 else (numpy_major >= 1)
+
+
+# Run by the installed interpreter: PyAV (install.sh --stream, the network cameras' decoder)
+# decodes a JPEG written by Pillow, as it decodes an MJPEG stream's frames.
+DECODE = """
+import io, sys, av, numpy, PIL.Image
+path = "/tmp/lane-frame.jpg"
+PIL.Image.new("RGB", (64, 48), (200, 30, 90)).save(path, quality=95)
+with av.open(path) as container:
+    frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+assert frame.shape == (48, 64, 3), frame.shape
+assert abs(int(frame[..., 0].mean()) - 200) < 8, frame[..., 0].mean()
+print(av.__version__)
+"""
+
+
+def test_the_network_cameras_decoder_runs_on_aarch64(root: Chroot, suite: Suite) -> None:
+    done = root.run([f"{VENV}/bin/python", "-c", DECODE], timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    print(f"{suite.name}: PyAV {done.stdout.strip()} decodes on aarch64")
 
 
 def test_runtime_tests_pass_on_the_installed_aarch64_venv(
