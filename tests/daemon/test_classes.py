@@ -63,8 +63,11 @@ def test_unknown_is_published_and_the_object_can_leave(run_daemon):
     assert classified["ok"] and classified["known"] is True and classified["class"] == "cat"
     mark = watch.mark()
     assert watch.command("reset", {"all": True})["ok"]
-    gone = watch.wait_for("prediction", since=mark, timeout=30).json()
-    assert gone["class"] == "unknown" and gone["known"] is False
+    # A frame classified just before the reset may still be on its way: the next ones say it.
+    gone = watch.wait_for(
+        "prediction", lambda m: not m.json()["known"], since=mark, timeout=30
+    ).json()
+    assert gone["class"] == "unknown" and gone["confidence"] == 0.0
 
 
 def test_metrics_are_published_retained_after_training_and_on_request(run_daemon, broker):

@@ -126,21 +126,24 @@ def test_failing_camera_is_reported_reopened_and_keeps_the_watchdog_alive(camera
     watch.wait_for("prediction", since=mark, timeout=10)
 
 
-def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service) -> None:
+@pytest.mark.parametrize("step", ["bottleneck", "classify_bottleneck"])
+def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service, step) -> None:
+    # Either step of a frame (the base model in the frame loop, the head in the prediction
+    # loop) hanging stops the keep-alive.
     service, camera, sock, watch = camera_service
     wait_until(lambda: sock.pings_between(0, time.monotonic()) >= 3, 10, "first watchdog pings")
     model = service.model
-    real_predict = model.classify
+    real = getattr(model, step)
     release = threading.Event()
     stuck = threading.Event()
 
-    def hung_predict(image: Any, *rest: Any) -> Any:
+    def hung(*args: Any, **kwargs: Any) -> Any:
         if not release.is_set():
             stuck.set()
             release.wait(30)  # a deadlock in the frame loop, as far as systemd can tell
-        return real_predict(image, *rest)
+        return real(*args, **kwargs)
 
-    model.classify = hung_predict
+    setattr(model, step, hung)
     try:
         assert stuck.wait(5), "the frame loop never classified"
         since = time.monotonic() + 0.2  # a ping may be in flight
@@ -148,7 +151,7 @@ def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service) -> No
         assert sock.pings_between(since, time.monotonic()) == 0, "a stuck loop kept pinging"
     finally:
         release.set()
-        model.classify = real_predict
+        setattr(model, step, real)
     resumed = time.monotonic()
     wait_until(lambda: sock.pings_between(resumed, time.monotonic()) >= 3, 5, "pings again")
     assert service.engine.status.report().camera.ok is True

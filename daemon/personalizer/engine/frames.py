@@ -1,9 +1,13 @@
 """What each camera frame becomes: the model's classification, smoothed, as a prediction event.
 
-Data path: :meth:`FrameClassifier.classify` -> model.classify (base model, head, open-set test)
--> smoothing (inference/smoothing.py) -> ``prediction`` event. Only the frame thread calls
-:meth:`FrameClassifier.classify`; a command may :meth:`FrameClassifier.reset` the smoothing
-from another thread, so the smoother is used under a lock of its own (the innermost).
+Data path, in two steps: :meth:`FrameClassifier.embed` (the region of the frame -> the base
+model -> its bottleneck) and :meth:`FrameClassifier.finish` (the head, the open-set test ->
+smoothing (inference/smoothing.py) -> ``prediction`` event -> the review keeper). The service
+runs the two in two threads, so the second step of one frame runs while the base model works on
+the next one (the base model's invoke lets go of the GIL): the Python around a frame then costs
+no frame rate on a board with two cores or more. :meth:`FrameClassifier.classify` does both in
+one go. A command may :meth:`FrameClassifier.reset` the smoothing from another thread, so the
+smoother is used under a lock of its own (the innermost).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +25,15 @@ from ..events import EventSink, PredictionEvent
 from ..inference import PredictionSmoother
 from ..model import Classification, TransferLearningModel
 from ..model.region import Region
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A frame after the base model: the frame, what the model saw of it, its bottleneck."""
+
+    frame: Frame
+    image: np.ndarray = field(repr=False)
+    bottleneck: np.ndarray = field(repr=False)
 
 
 class FrameClassifier:
@@ -49,16 +63,28 @@ class FrameClassifier:
         region = self.region
         return image if region is None else region.apply(image)
 
-    def classify(self, frame: Frame) -> PredictionEvent | None:
-        """Classify one frame; publish and return the smoothed prediction when one is due."""
+    def embed(self, frame: Frame) -> Embedded:
+        """The first step: what the model sees of ``frame``, through the base model."""
+        image = self.view(frame.image)
+        return Embedded(frame, image, self._model.bottleneck(image))
+
+    def finish(self, embedded: Embedded) -> PredictionEvent | None:
+        """The second step: classify an embedded frame; publish and return the smoothed
+        prediction when one is due."""
         # The open-set test as last measured: the thread that changed the samples measures it
         # again (Engine.samples_changed), so a frame never waits for the database.
-        image = self.view(frame.image)
-        result = self._model.classify(image, self.unknown_label, current=False)
+        frame, image = embedded.frame, embedded.image
+        result = self._model.classify_bottleneck(
+            embedded.bottleneck, self.unknown_label, current=False
+        )
         event = self._announce(frame, result)
         if self._consider is not None:  # after the prediction: it never holds one up
             self._consider(image, result)
         return event
+
+    def classify(self, frame: Frame) -> PredictionEvent | None:
+        """Both steps for one frame (see the module doc)."""
+        return self.finish(self.embed(frame))
 
     def _announce(self, frame: Frame, result: Classification) -> PredictionEvent | None:
         with self._lock:

@@ -319,12 +319,12 @@ class TransferLearningModel(ModelDescription):
         return self._classifier.decide(probabilities, bottleneck, unknown_label, current)
 
     def classify_bottleneck(
-        self, bottleneck: np.ndarray, unknown_label: str = UNKNOWN
+        self, bottleneck: np.ndarray, unknown_label: str = UNKNOWN, current: bool = True
     ) -> Classification:
         """:meth:`classify` for an already computed bottleneck."""
         checked = self._checked_bottleneck(bottleneck)
         probabilities = self._classifier.bottleneck_probabilities(checked)
-        return self._classifier.decide(probabilities, checked, unknown_label)
+        return self._classifier.decide(probabilities, checked, unknown_label, current)
 
     def predict_bottleneck(self, bottleneck: np.ndarray) -> list[Prediction]:
         """Classify an already computed bottleneck (from :meth:`bottleneck`)."""

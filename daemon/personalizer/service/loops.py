@@ -1,4 +1,5 @@
-"""The bodies of the service's threads: the frame loop, the trainer loop, the command loop.
+"""The bodies of the service's threads: the frame and prediction loops (the two steps of each
+frame, see engine/frames.py), the trainer loop and the command loop.
 
 Each runs until the service's stop event is set and never lets an exception end it silently
 (the service's thread wrapper stops the daemon if one escapes). What each owns and the lock
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from ..camera import LatestFrame
 from ..camera.supervisor import CameraSupervisor
 from ..engine import Engine
+from ..engine.frames import Embedded
 from ..notify import ServiceNotifier
+from .handoff import Handoff
 from .jobs import CommandQueue
 
 log = logging.getLogger(__name__)
@@ -54,14 +57,15 @@ def frame_loop(
     camera: CameraSupervisor,
     engine: Engine,
     notifier: ServiceNotifier,
-    meter: RateMeter,
+    embedded: Handoff[Embedded],
     rate: float,
 ) -> None:
-    """Classify the newest frame at ``rate`` per second (0: every new frame) and keep the
-    supervisor's watchdog fed while the loop is healthy.
+    """The first step of each frame: the newest frame, at ``rate`` per second (0: every new
+    frame), through the base model; the result goes to the prediction loop.
 
     No frame because the camera is down (and retried) or its read blocks (and that is reported)
-    still counts as healthy; only a stuck loop (a hung predict, a deadlock) stops the keep-alive.
+    counts as healthy: the watchdog is fed here then, unless the prediction loop has work it
+    does not take (a stuck loop, a hung head or a deadlock, stops the keep-alive).
     """
     period = 1.0 / rate if rate > 0 else 0.0
     next_due = time.monotonic()
@@ -74,22 +78,46 @@ def frame_loop(
                 break
         frame = frames.wait_newer(last, timeout=IDLE_WAIT)
         if frame is None:
-            if camera.frame_missing():
+            if camera.frame_missing() and not embedded.pending:
                 notifier.watchdog()
             continue
         camera.frame_arrived()
         last = frame.number
         try:
-            engine.frames.classify(frame)
+            embedded.put(engine.frames.embed(frame))
             failures = 0
         except Exception:
             failures += 1
             if failures == 1 or failures % 100 == 0:
-                log.exception("classifying frame %d failed (%d in a row)", last, failures)
-        meter.tick()
-        notifier.watchdog()
+                log.exception("the base model failed on frame %d (%d in a row)", last, failures)
         if period:
             next_due = max(next_due + period, time.monotonic())
+
+
+def prediction_loop(
+    stop: threading.Event,
+    engine: Engine,
+    notifier: ServiceNotifier,
+    embedded: Handoff[Embedded],
+    meter: RateMeter,
+) -> None:
+    """The second step of each frame: the head, the open-set test, smoothing, the prediction;
+    each finished frame feeds the watchdog."""
+    failures = 0
+    while not stop.is_set():
+        item = embedded.take(IDLE_WAIT)
+        if item is None:
+            continue
+        try:
+            engine.frames.finish(item)
+            failures = 0
+        except Exception:
+            failures += 1
+            if failures == 1 or failures % 100 == 0:
+                number = item.frame.number
+                log.exception("classifying frame %d failed (%d in a row)", number, failures)
+        meter.tick()
+        notifier.watchdog()
 
 
 def trainer_loop(stop: threading.Event, engine: Engine, pace: float) -> None:

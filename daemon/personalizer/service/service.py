@@ -6,8 +6,9 @@ the web page's asyncio thread (web/server.py):
 
 - camera: the CameraSupervisor keeps the frame source open and the newest frame in a
   LatestFrame, and reopens a failed camera with backoff;
-- frames: classifies the newest frame and publishes smoothed predictions; it also feeds the
-  supervisor's watchdog (loops.frame_loop);
+- frames: the newest frame through the base model (loops.frame_loop), handed to
+- predictions: the head, the open-set test, smoothing and the prediction (loops.prediction_loop),
+  which also feeds the supervisor's watchdog; the two overlap frames (engine/frames.py);
 - trainer: while training is on, one epoch at a time (loops.trainer_loop);
 - commands: carries out queued commands one at a time (jobs.py, loops.command_loop);
 - keyboard (only with `--simulate`): keys press the mock GPIO buttons.
@@ -33,6 +34,7 @@ from ..camera.supervisor import CameraSupervisor
 from ..commands import Command, CommandLimits
 from ..config import Config
 from ..engine import Engine
+from ..engine.frames import Embedded
 from ..events import EventFanout
 from ..gpio.board import GpioBoard
 from ..gpio.simulator import KeyboardButtons, simulated_config
@@ -41,6 +43,7 @@ from ..mqtt import MqttClient
 from ..notify import NullNotifier, ServiceNotifier
 from ..store import StateStore
 from . import loops
+from .handoff import Handoff
 from .jobs import CommandQueue, Job, Reply
 from .signals import SignalPipe
 
@@ -208,13 +211,18 @@ class Service:
     def _start_threads(self) -> None:
         engine = self.engine
         self._spawn("camera", self.camera.run)
+        embedded: Handoff[Embedded] = Handoff()
         self._spawn(
             "frames",
             lambda: loops.frame_loop(
-                self.stop, self.frames, self.camera, engine, self.notifier, self._fps,
+                self.stop, self.frames, self.camera, engine, self.notifier, embedded,
                 self.config.inference.rate,
             ),
         )  # fmt: skip
+        self._spawn(
+            "predictions",
+            lambda: loops.prediction_loop(self.stop, engine, self.notifier, embedded, self._fps),
+        )
         pace = self.config.training.min_epoch_interval
         self._spawn("trainer", lambda: loops.trainer_loop(self.stop, engine, pace))
         self._spawn(
