@@ -105,3 +105,14 @@ def test_opencv_is_never_imported_only_for_the_resize() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("size", [(224, 224), (240, 320), (300, 500), (100, 120)])
+def test_writing_straight_into_the_input_tensor_gives_the_same_input(size) -> None:
+    # into() scales a fast-path frame straight into the interpreter's buffer; every other frame
+    # takes __call__'s path: both give exactly what __call__ gives.
+    preprocess = ImagePreprocessor(224, 224)
+    frame = np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)
+    out = np.full(preprocess.shape, -1.0, dtype=np.float32)
+    preprocess.into(frame, out)
+    np.testing.assert_array_equal(out, preprocess(frame))

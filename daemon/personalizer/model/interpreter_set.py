@@ -14,7 +14,7 @@ base to the inference model), then the inference model's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,8 +82,15 @@ class InterpreterSet:
 
     def bottleneck(self, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         """The base model's output for one preprocessed input ``x`` (a copy, of ``shape``)."""
+        return self.bottleneck_of(lambda view: self.base.write(fmt.IMAGE, x), shape)
+
+    def bottleneck_of(
+        self, prepare: Callable[[np.ndarray], None], shape: Sequence[int]
+    ) -> np.ndarray:
+        """The base model's output (a copy, of ``shape``) for the input ``prepare(view)``
+        writes into the input tensor's view."""
         with self.base_lock:
-            self.base.write(fmt.IMAGE, x)
+            self.base.fill(fmt.IMAGE, prepare)
             self.base.invoke()
             return self.base.read(fmt.BOTTLENECK).reshape(tuple(shape))
 

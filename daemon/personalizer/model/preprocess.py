@@ -94,8 +94,18 @@ class ImagePreprocessor:
             f"already scaled to [0, 1] at the model size {self.shape}"
         )
 
-    def _fast_crop(self, image: np.ndarray) -> np.ndarray | None:
-        """The model input of a uint8 frame by slicing (and OpenCV's bilinear within
+    def into(self, image: Any, out: np.ndarray) -> None:
+        """Write the model input for ``image`` into ``out`` (the interpreter's input tensor, of
+        :attr:`shape`): a camera frame that takes the fast path is scaled straight into it, in
+        one pass, without a float copy of its own."""
+        square = self._fast_square(image) if _is_rgb8(image) else None
+        if square is None:
+            out[...] = self(image)
+        else:
+            np.multiply(square, _SCALE, out=out.reshape(square.shape), casting="unsafe")
+
+    def _fast_square(self, image: np.ndarray) -> np.ndarray | None:
+        """The model-size uint8 square of a frame by slicing (and OpenCV's bilinear within
         FAST_RESIZE_LIMIT, see the module doc) when that applies: crop fit, square model;
         None when it takes Pillow's path."""
         height, width = image.shape[:2]
@@ -109,8 +119,15 @@ class ImagePreprocessor:
             if cv2 is None or side > FAST_RESIZE_LIMIT * self.height:
                 return None
             square = cv2.resize(square, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return square
+
+    def _fast_crop(self, image: np.ndarray) -> np.ndarray | None:
+        """:meth:`_fast_square` as the model's float input (None: not the fast path)."""
+        square = self._fast_square(image)
+        if square is None:
+            return None
         pixels = square.astype(np.float32)
-        pixels *= 1.0 / 255.0
+        pixels *= _SCALE
         return pixels.reshape(self.shape)
 
     def _square(self, image: Image.Image) -> Image.Image:
@@ -172,6 +189,21 @@ class ImagePreprocessor:
         return image.reshape(self.shape).astype(np.float32, copy=False)
 
 
+_SCALE = np.float32(1.0 / 255.0)
+
+
+def _is_rgb8(image: Any) -> bool:
+    """A uint8 HxWx3 frame (anything else takes the checked path of ``__call__``)."""
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+    )
+
+
 class TensorPreprocessor:
     """Callable that checks an array against a tensor input and returns it as ``(1, ...)``
     float32."""
@@ -216,6 +248,10 @@ class TensorPreprocessor:
                     f"the bundle's input takes values in [{lo:g}, {hi:g}], got [{low:g}, {high:g}]"
                 )
         return x
+
+    def into(self, value: Any, out: np.ndarray) -> None:
+        """Write the model input for ``value`` into ``out``."""
+        out[...] = self(value)
 
 
 def preprocessor_for(spec: InputSpec, fit: Fit = "crop") -> Callable[[Any], np.ndarray]:

@@ -111,6 +111,14 @@ class SignatureModel:
         else:
             self._views[name]()[...] = value
 
+    def fill(self, name: str, writer: Callable[[np.ndarray], None]) -> None:
+        """Let ``writer(view)`` write input ``name`` in place (the view is dropped after)."""
+        view = self._views[name]()
+        try:
+            writer(view)
+        finally:
+            del view
+
     def write_rows(self, name: str, source: Sequence[np.ndarray]) -> None:
         """Fill input ``name`` row by row from ``source`` (one array per batch row), no staging."""
         try:

@@ -149,7 +149,8 @@ class TransferLearningModel(ModelDescription):
 
     def bottleneck(self, image: Any) -> np.ndarray:
         """The bottleneck of ``image`` (see :meth:`add_sample` for accepted images)."""
-        return self._classifier.bottleneck(self._preprocess(image))
+        preprocess, shape = self._preprocess, self.bottleneck_shape
+        return self._models.bottleneck_of(lambda view: preprocess.into(image, view), shape)
 
     def embed(self, image: Any, crop_size: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """The bottleneck of ``image`` and the square crop the model saw (uint8 RGB, at least
