@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 import tomllib
 
+from tests.board.conftest import unit_settings
 from tests.support.daemon_harness import CLASSES
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.mqtt_watch import MqttWatch
@@ -24,23 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "systemd" / "personalizer@.service"
 SCRIPT = REPO / "scripts" / "install.sh"
 HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
-
-
-def settings(text: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            found.setdefault(key, []).append(value)
-    return found
-
-
-@pytest.fixture(scope="module")
-def analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd")
-    return path
 
 
 def test_the_template_unit_scores_at_most_2_and_verifies(analyze, tmp_path):
@@ -71,12 +53,12 @@ def test_the_template_unit_scores_at_most_2_and_verifies(analyze, tmp_path):
 
 
 def test_an_instance_has_its_own_config_state_and_name():
-    s = settings(TEMPLATE.read_text())
+    s = unit_settings(TEMPLATE.read_text())
     assert s["ExecStart"][0].endswith("--config ${CONFIGURATION_DIRECTORY}/%i.toml")
     assert s["Environment"] == ["PERSONALIZER_INSTANCE=%i"]
     assert s["StateDirectory"] == ["personalizer/%i"]
     assert s["WorkingDirectory"] == ["%S/personalizer/%i"]
-    plain = settings((REPO / "systemd" / "personalizer.service").read_text())
+    plain = unit_settings((REPO / "systemd" / "personalizer.service").read_text())
     same = {"Environment", "ExecStart", "StateDirectory", "WorkingDirectory", "Description"}
     assert {k: v for k, v in s.items() if k not in same | {"LoadCredential"}} == {
         k: v for k, v in plain.items() if k not in same | {"LoadCredential"}

@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.board.conftest import unit_settings
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "personalizer.service"
 DOCKERFILE = REPO / "Dockerfile.arm64"
 BIN = Path(sys.executable).parent
-
-
-def unit_settings() -> dict[str, list[str]]:
-    settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key, []).append(value)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd")
-    return path
 
 
 def test_unit_security_score_is_at_most_2(analyze):
@@ -63,7 +45,7 @@ def test_unit_verifies(analyze, tmp_path):
 
 
 def test_unit_supervises_and_reaches_the_hardware():
-    s = unit_settings()
+    s = unit_settings(UNIT.read_text())
     assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
     assert int(s["WatchdogSec"][0]) > 0
     assert s["Restart"] == ["on-failure"] and s["RestartPreventExitStatus"] == ["78"]

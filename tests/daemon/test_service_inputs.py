@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from personalizer.commands import Command
@@ -10,31 +9,8 @@ from personalizer.config import load_config
 from personalizer.service import build_service
 from tests.support.daemon_harness import CLASSES, base_sections
 from tests.support.daemon_process import write_config
+from tests.support.fakes import RecordingNotifier
 from tests.support.mqtt_watch import MqttWatch
-
-
-class RecordingNotifier:
-    """Records what the service tells its supervisor."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
-
-    def _record(self, what: str) -> None:
-        with self.lock:
-            self.calls.append(what)
-
-    def ready(self) -> None:
-        self._record("ready")
-
-    def watchdog(self) -> None:
-        self._record("watchdog")
-
-    def status(self, text: str) -> None:
-        self._record(f"status:{text}")
-
-    def stopping(self) -> None:
-        self._record("stopping")
 
 
 def test_a_button_press_takes_the_sample_path_and_the_supervisor_hears_the_lifecycle(
