@@ -475,6 +475,16 @@ class MqttConfig(PasswordSection):
         DiscoveryPrefix,
         setting("Home Assistant's discovery prefix (its MQTT integration setting)."),
     ] = "homeassistant"
+    pictures: Annotated[
+        StrictBool,
+        setting(
+            "Publish, retained, a JPEG of the model's view (at most 224x224 pixels and 32 KB) "
+            "when the announced class changes (<root>/picture/class_change) and of each new "
+            "sample (<root>/picture/sample); discovery shows them as image entities. false: "
+            "no picture is published (and any left on the broker is cleared); the `thumbnail` "
+            "command is switched off separately, with `commands`."
+        ),
+    ] = True
     max_payload_bytes: Annotated[
         StrictInt,
         setting(

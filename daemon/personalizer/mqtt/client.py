@@ -3,7 +3,7 @@
 paho-mqtt 2.x with `CallbackAPIVersion.VERSION2`, `connect_async` + `loop_start` (paho's own
 network thread), automatic reconnect with backoff, and a retained last will of `offline` on
 `<root>/availability`. On every (re)connect it subscribes to the commands, announces `online`,
-republishes the retained status and (when enabled) Home Assistant discovery.
+republishes the retained status and pictures and (when enabled) Home Assistant discovery.
 
 Nothing is queued for an absent broker: while disconnected, predictions, loss, sample events and
 command results are dropped (the retained status carries the current counts and is republished on
@@ -32,8 +32,10 @@ from ..errors import PersonalizerError
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
 from . import discovery
 from .payloads import (
+    class_change_payload,
     loss_payload,
     metrics_payload,
+    picture_payload,
     prediction_payload,
     result_payload,
     sample_payload,
@@ -81,7 +83,8 @@ class MqttClient:
     """Publishes the daemon's events under `<root>` and hands incoming commands to a handler.
 
     Implements the EventSink protocol (`status`, `prediction`, `loss`, `sample`), plus `result`
-    for command results.
+    for command results. A prediction that changes the announced class also goes out as a
+    `class_change` event, and (with `pictures`) its view as a retained picture, as does a sample's.
     """
 
     def __init__(
@@ -104,6 +107,8 @@ class MqttClient:
         self._discovery_lock = threading.Lock()
         self._announced: set[str] = set()  # the discovery config topics published now
         self.version = version
+        self._pictures_lock = threading.Lock()
+        self._pictures: dict[str, bytes] = {}  # topic -> the last picture, for a reconnect
         self.on_command = on_command
         self._connected = threading.Event()
         self._status_lock = threading.Lock()
@@ -229,6 +234,7 @@ class MqttClient:
             if self._status is not None:
                 client.publish(self.topics.status, self._status, qos=self.config.qos, retain=True)
                 self._status_pending = False
+        self._republish_pictures()
         self._publish_discovery()
 
     @_never_raises
@@ -377,16 +383,42 @@ class MqttClient:
             self._status_pending = not sent and self.connected
 
     def prediction(self, event: PredictionEvent) -> None:
-        """Publish a prediction (QoS 0; dropped while offline)."""
+        """Publish a prediction (QoS 0; dropped while offline); a change of the announced class
+        also as a `class_change` event and (with `pictures`) its picture."""
         self._publish_stream(self.topics.prediction, prediction_payload(event))
+        if event.changed:
+            self._publish(self.topics.class_change, class_change_payload(event), self.config.qos)
+            self._picture(self.topics.class_change_picture, event.view)
 
     def loss(self, event: LossEvent) -> None:
         """Publish an epoch's loss (QoS 0; dropped while offline)."""
         self._publish_stream(self.topics.loss, loss_payload(event))
 
     def sample(self, event: SampleEvent) -> None:
-        """Publish a stored sample."""
+        """Publish a stored sample, and (with `pictures`) its picture."""
         self._publish(self.topics.sample, sample_payload(event), self.config.qos)
+        self._picture(self.topics.sample_picture, event.view)
+
+    # --- pictures ---------------------------------------------------------------------------
+
+    def _picture(self, topic: str, view: Any) -> None:
+        """Encode (only here, on a change) and publish a picture, retained; kept for a
+        reconnect, when the broker may have lost it."""
+        if not self.config.pictures or view is None:
+            return
+        payload = picture_payload(view)
+        with self._pictures_lock:
+            self._pictures[topic] = payload
+            self._publish(topic, payload, self.config.qos, retain=True)
+
+    def _republish_pictures(self) -> None:
+        """On connect: the last pictures again, or (pictures off) clear any left on the broker."""
+        with self._pictures_lock:
+            if not self.config.pictures:
+                for topic in self.topics.pictures:
+                    self._client.publish(topic, b"", qos=1, retain=True)
+            for topic, payload in self._pictures.items():
+                self._client.publish(topic, payload, qos=self.config.qos, retain=True)
 
     def metrics(self, report: MetricsReport) -> None:
         """Publish a validation estimate, retained (so it is there after a restart of HA)."""
