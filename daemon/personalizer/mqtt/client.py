@@ -354,6 +354,7 @@ class MqttClient:
             qos=self.config.qos,
             unknown_label=self.unknown_label,
             configuration_url=self.configuration_url,
+            pictures=self.config.pictures,
         )
 
     def _publish_discovery(self) -> None:

@@ -6,8 +6,14 @@ Only what works is announced:
 
 - sensors: the predicted class (with `unknown`; the scores as attributes), its confidence,
   validation accuracy (retained `metrics`; recall and confusion as attributes), the last
-  training loss and the samples (retained `status`; per class as attributes), the warnings;
+  training loss (retained `status`, republished as epochs finish; whether training is needed
+  and how the last cycle ended as attributes), the samples (per class as attributes), the
+  warnings;
 - a `binary_sensor` for the camera (device class `problem`; the error as an attribute);
+- an `event` fired when the announced class changes: its event types are the classes and the
+  unknown label, its attributes the confidence (%) and the class before;
+- two `image`s while `[mqtt] pictures` is on: the model's view when the announced class last
+  changed, and of the last sample (retained JPEGs);
 - a `switch` for training and a sample button per class, but only while those commands are
   switched on (`[mqtt] commands`).
 
@@ -28,7 +34,7 @@ from typing import Any
 from .topics import Topics
 
 MANUFACTURER = "tflite-personalizer"
-COMPONENTS = ("sensor", "binary_sensor", "switch", "button")
+COMPONENTS = ("sensor", "binary_sensor", "event", "image", "switch", "button")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class DiscoveryDevice:
     qos: int
     unknown_label: str = "unknown"
     configuration_url: str | None = None
+    pictures: bool = True  # `[mqtt] pictures`: the image entities
 
 
 def node_id(topics: Topics) -> str:
@@ -122,6 +129,17 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "suggested_display_precision": 1,
             "icon": "mdi:percent",
         }),
+        entity("event", "class_change", {
+            "name": "Class change",
+            "state_topic": topics.class_change,
+            "event_types": [*names, device.unknown_label],
+            "value_template": (
+                "{{ {'event_type': value_json['class'], "
+                "'confidence': (value_json.confidence * 100) | round(1), "
+                "'previous': value_json.previous} | tojson }}"
+            ),
+            "icon": "mdi:eye-refresh",
+        }),
         entity("sensor", "accuracy", {
             "name": "Validation accuracy",
             "state_topic": topics.metrics,
@@ -147,6 +165,11 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "value_template": "{{ value_json.last_loss }}",
             "state_class": "measurement",
             "suggested_display_precision": 4,
+            "json_attributes_topic": topics.status,
+            "json_attributes_template": (
+                "{{ {'needs_training': value_json.needs_training, 'last_cycle': "
+                "value_json.last_cycle.text if value_json.last_cycle else None} | tojson }}"
+            ),
             "icon": "mdi:chart-bell-curve-cumulative",
             "entity_category": "diagnostic",
         }),
@@ -183,6 +206,21 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "entity_category": "diagnostic",
         }),
     ]  # fmt: skip
+    if device.pictures:
+        messages += [
+            entity("image", "class_change_picture", {
+                "name": "Class change picture",
+                "image_topic": topics.class_change_picture,
+                "content_type": "image/jpeg",
+                "icon": "mdi:image-search-outline",
+            }),
+            entity("image", "sample_picture", {
+                "name": "Last sample picture",
+                "image_topic": topics.sample_picture,
+                "content_type": "image/jpeg",
+                "icon": "mdi:image-plus",
+            }),
+        ]  # fmt: skip
     if "train" in device.commands:
         messages.append(
             entity("switch", "training", {
