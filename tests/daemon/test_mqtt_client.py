@@ -323,3 +323,51 @@ def test_with_pictures_off_none_is_published_and_old_ones_are_cleared(broker, ma
     with MqttWatch(broker.host, broker.port, "t/nopic") as late:
         time.sleep(0.5)  # a retained picture would have arrived by now
         assert [m for m in late.messages if "/picture/" in m.topic] == []
+
+
+def _discovery_since(watch: MqttWatch, mark: int, node: str) -> list[tuple[str, bytes]]:
+    return [
+        (m.topic, m.payload)
+        for m in watch.messages[mark:]
+        if m.topic.startswith("homeassistant/") and f"/{node}/" in m.topic and not m.retain
+    ]
+
+
+def test_switching_the_discovery_form_clears_the_old_form_before_announcing_the_new(
+    broker, make_client
+):
+    root, node = "t/ha/switch", "t_ha_switch"
+    device_topic = f"homeassistant/device/{node}/config"
+    with MqttWatch(broker.host, broker.port, root, ("homeassistant/#",)) as watch:
+        entity_form = make_client(root, homeassistant_discovery=True)
+        entity_form.start()
+        assert entity_form.wait_connected(10)
+        button = f"homeassistant/button/{node}/sample_slot_1/config"
+        watch.wait_for(button, exact_topic=True)
+        time.sleep(0.3)
+        entities = {t for t, p in _discovery_since(watch, 0, node) if p}
+        entity_form.stop()
+
+        mark = watch.mark()
+        device_form = make_client(root, homeassistant_discovery=True, discovery="device")
+        device_form.start()
+        announced = watch.wait_for(device_topic, lambda m: bool(m.payload), 10, mark, True)
+        time.sleep(0.3)
+        seen = _discovery_since(watch, mark, node)
+        first = seen.index((device_topic, announced.payload))
+        assert {t for t, p in seen[:first] if not p} == entities  # all cleared, and before
+        assert not [t for t, p in seen if p and t != device_topic]
+        parts = announced.json()["components"]
+        assert {f"homeassistant/{c['platform']}/{node}/{k}/config" for k, c in parts.items()} == (
+            entities
+        )
+        device_form.stop()
+
+        mark = watch.mark()
+        back = make_client(root, homeassistant_discovery=True)
+        back.start()
+        watch.wait_for(button, lambda m: bool(m.payload), 10, mark, True)
+        time.sleep(0.3)
+        seen = _discovery_since(watch, mark, node)
+        assert seen[0] == (device_topic, b"")  # cleared before any entity is announced
+        assert {t for t, p in seen[1:] if p} == entities

@@ -4,6 +4,10 @@
 runs this with ``HA_PYTHON`` pointing at it. Every config the daemon announces goes through
 Home Assistant's discovery topic pattern, the MQTT platform's discovery schema and its template
 engine, rendered against real payloads of the daemon (tests/support/ha_discovery_check.py).
+
+This is the entity form of discovery (`[mqtt] discovery = "entity"`, the default): 2024.1 has no
+device-based discovery (added in 2024.11), which the last test here shows. The device form is
+checked by the live Home Assistant 2026.11 (test_live_home_assistant.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from personalizer.events import (
     PredictionEvent,
     StatusReport,
 )
-from personalizer.mqtt.discovery import DiscoveryDevice, discovery_messages
+from personalizer.mqtt.discovery import DiscoveryDevice, device_message, discovery_messages
 from personalizer.mqtt.payloads import (
     class_change_payload,
     metrics_payload,
@@ -163,3 +167,12 @@ def test_a_read_only_daemon_announces_no_button_and_no_switch():
     components = {r["topic"].split("/")[1] for r in results}
     assert components == {"sensor", "binary_sensor", "event", "image"}
     assert all(r["errors"] == [] for r in results)
+
+
+def test_home_assistant_2024_1_cannot_take_device_based_discovery():
+    # Why the entity form is the default: a Home Assistant older than 2024.11 ignores this.
+    message = device_message(device(("sample", "train")))
+    version, (result,) = check_messages([message], states(0.5, 0.5, True, True))
+    if not version.startswith("2024.1."):
+        pytest.skip(f"HA_PYTHON has Home Assistant {version}, not 2024.1")
+    assert result["errors"] == ["component device not supported"]

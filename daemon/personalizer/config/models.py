@@ -475,6 +475,17 @@ class MqttConfig(PasswordSection):
         DiscoveryPrefix,
         setting("Home Assistant's discovery prefix (its MQTT integration setting)."),
     ] = "homeassistant"
+    discovery: Annotated[
+        Literal["entity", "device"],
+        setting(
+            'How discovery is published: "entity" (one retained config per entity; every Home '
+            'Assistant release) or "device" (one config for the whole device, '
+            "<discovery_prefix>/device/<node>/config; Home Assistant 2024.11 and later, which "
+            "older releases ignore). Switching clears what the other form announced; Home "
+            "Assistant then creates the entities again (same unique ids), so names or areas "
+            "given to them in Home Assistant are lost."
+        ),
+    ] = "entity"
     pictures: Annotated[
         StrictBool,
         setting(
