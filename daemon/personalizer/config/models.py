@@ -481,9 +481,9 @@ class MqttConfig(PasswordSection):
             'How discovery is published: "entity" (one retained config per entity; every Home '
             'Assistant release) or "device" (one config for the whole device, '
             "<discovery_prefix>/device/<node>/config; Home Assistant 2024.11 and later, which "
-            "older releases ignore). Switching clears what the other form announced; Home "
-            "Assistant then creates the entities again (same unique ids), so names or areas "
-            "given to them in Home Assistant are lost."
+            "older releases ignore). Switching clears what the other form announced before the "
+            "new one is announced; Home Assistant creates the same entities again (same unique "
+            "ids; 2026.11 kept a name given to one, older releases may not)."
         ),
     ] = "entity"
     pictures: Annotated[
