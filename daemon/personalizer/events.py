@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,10 @@ class PredictionEvent:
     frame: int
     known: bool = True  # False: none of the taught classes (class_name is the unknown label)
     closest: str | None = None  # the class this frame was nearest to (shown with "unknown")
+    changed: bool = False  # the announced class changed with this frame (or was the first one)
+    previous: str | None = None  # with a change: the class announced before (None: none yet)
+    # With a change: the square of the frame the model saw (uint8 RGB, read-only), for a picture.
+    view: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class SampleEvent:
     ts: float
     similar_to: int | None = None  # an earlier sample of the class this one nearly repeats
     hint: str | None = None  # what to do about it, in words
+    # The square of the image the model saw (uint8 RGB, read-only; None for tensor bundles).
+    view: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from personalizer.config import MqttConfig
-from personalizer.events import CameraStatus, LossEvent, PredictionEvent, StatusReport
+from personalizer.events import (
+    CameraStatus,
+    LossEvent,
+    PredictionEvent,
+    SampleEvent,
+    StatusReport,
+)
 from personalizer.mqtt import MqttClient
+from tests.support import photos
 from tests.support.mqtt_watch import MqttWatch
 from tests.support.waiting import wait_until
 
@@ -257,3 +267,107 @@ def test_callbacks_survive_concurrent_publishing(broker, make_client):
         watch.wait_for("status", lambda m: m.json()["samples"]["cup"] == 999, timeout=20)
         time.sleep(0.5)
         assert watch.received("status")[-1].json()["samples"]["cup"] == 999
+
+
+def _view(name: str) -> np.ndarray:
+    view = np.asarray(Image.fromarray(photos.photo(name)).resize((224, 224)))
+    view.setflags(write=False)
+    return view
+
+
+def _jpeg_size(payload: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(payload), formats=["JPEG"]) as image:
+        return image.size
+
+
+def test_a_class_change_is_an_event_and_a_retained_picture_as_is_a_sample(broker, make_client):
+    client = make_client("t/pictures")
+    client.start()
+    assert client.wait_connected(10)
+    with MqttWatch(broker.host, broker.port, "t/pictures") as watch:
+        scores = {"cup": 0.9, "pen": 0.1}
+        client.prediction(
+            PredictionEvent("cup", 0.9, scores, 1.0, 1, changed=True, view=_view("cat"))
+        )
+        client.prediction(PredictionEvent("cup", 0.8, scores, 2.0, 2))  # no change: no event
+        client.sample(SampleEvent("pen", 1, "mqtt", 3.0, view=_view("rocket")))
+        change = watch.wait_for("class_change").json()
+        assert (change["class"], change["previous"], change["frame"]) == ("cup", None, 1)
+        assert _jpeg_size(watch.wait_for("picture/class_change").payload) == (224, 224)
+        assert _jpeg_size(watch.wait_for("picture/sample").payload) == (224, 224)
+        assert watch.wait_for("prediction", lambda m: m.json()["frame"] == 2)
+        assert len(watch.received("class_change")) == 1
+    with MqttWatch(broker.host, broker.port, "t/pictures") as late:  # retained for newcomers
+        assert late.wait_for("picture/class_change").retain
+        assert late.wait_for("picture/sample").retain
+        time.sleep(0.3)
+        assert late.received("class_change") == []  # an event, not a state
+
+
+def test_with_pictures_off_none_is_published_and_old_ones_are_cleared(broker, make_client):
+    with MqttWatch(broker.host, broker.port, "t/nopic") as old:
+        old.client.publish("t/nopic/picture/sample", b"\xff\xd8old", 1, True).wait_for_publish(5)
+    client = make_client("t/nopic", pictures=False)
+    with MqttWatch(broker.host, broker.port, "t/nopic") as watch:
+        client.start()
+        assert client.wait_connected(10)
+        view = _view("cat")
+        client.prediction(
+            PredictionEvent("cup", 0.9, {"cup": 0.9}, 1.0, 1, changed=True, view=view)
+        )
+        client.sample(SampleEvent("pen", 1, "mqtt", 3.0, view=view))
+        watch.wait_for("class_change")
+        watch.wait_for("sample")
+        pictures = [m.payload for m in watch.messages if "/picture/" in m.topic and not m.retain]
+        assert set(pictures) == {b""}  # only the clearing of what an earlier run left
+    with MqttWatch(broker.host, broker.port, "t/nopic") as late:
+        time.sleep(0.5)  # a retained picture would have arrived by now
+        assert [m for m in late.messages if "/picture/" in m.topic] == []
+
+
+def _discovery_since(watch: MqttWatch, mark: int, node: str) -> list[tuple[str, bytes]]:
+    return [
+        (m.topic, m.payload)
+        for m in watch.messages[mark:]
+        if m.topic.startswith("homeassistant/") and f"/{node}/" in m.topic and not m.retain
+    ]
+
+
+def test_switching_the_discovery_form_clears_the_old_form_before_announcing_the_new(
+    broker, make_client
+):
+    root, node = "t/ha/switch", "t_ha_switch"
+    device_topic = f"homeassistant/device/{node}/config"
+    with MqttWatch(broker.host, broker.port, root, ("homeassistant/#",)) as watch:
+        entity_form = make_client(root, homeassistant_discovery=True)
+        entity_form.start()
+        assert entity_form.wait_connected(10)
+        button = f"homeassistant/button/{node}/sample_slot_1/config"
+        watch.wait_for(button, exact_topic=True)
+        time.sleep(0.3)
+        entities = {t for t, p in _discovery_since(watch, 0, node) if p}
+        entity_form.stop()
+
+        mark = watch.mark()
+        device_form = make_client(root, homeassistant_discovery=True, discovery="device")
+        device_form.start()
+        announced = watch.wait_for(device_topic, lambda m: bool(m.payload), 10, mark, True)
+        time.sleep(0.3)
+        seen = _discovery_since(watch, mark, node)
+        first = seen.index((device_topic, announced.payload))
+        assert {t for t, p in seen[:first] if not p} == entities  # all cleared, and before
+        assert not [t for t, p in seen if p and t != device_topic]
+        parts = announced.json()["components"]
+        assert {f"homeassistant/{c['platform']}/{node}/{k}/config" for k, c in parts.items()} == (
+            entities
+        )
+        device_form.stop()
+
+        mark = watch.mark()
+        back = make_client(root, homeassistant_discovery=True)
+        back.start()
+        watch.wait_for(button, lambda m: bool(m.payload), 10, mark, True)
+        time.sleep(0.3)
+        seen = _discovery_since(watch, mark, node)
+        assert seen[0] == (device_topic, b"")  # cleared before any entity is announced
+        assert {t for t, p in seen[1:] if p} == entities

@@ -7,7 +7,8 @@ live test at once. Both of Home Assistant's documented forms are read:
 - one config per entity on ``<prefix>/<component>/[<node_id>/]<object_id>/config``;
 - one device-based config on ``<prefix>/device/<object_id>/config`` (Home Assistant 2024.11+)
   whose ``components`` (``cmps``) each name their ``platform`` (``p``) and inherit the shared
-  options (availability, state topic, ...).
+  options (availability, state topic, ...); a component with nothing but its platform is one
+  being removed, not announced.
 
 Keys may be abbreviated (``stat_t``, ``uniq_id``, ...): :data:`ALIASES` expands the ones these
 tests read, and ``~`` in a topic is replaced by the config's ``~`` value, as Home Assistant does.
@@ -133,8 +134,17 @@ def entities_of(topic: str, payload: bytes, prefix: str) -> list[AnnouncedEntity
         platform = options.pop("platform", None)
         if not platform:
             raise AssertionError(f"component {object_id!r} of {topic} names no platform")
-        entities.append(_entity(platform, {**shared, **options}, topic))
+        if options:  # nothing but the platform: Home Assistant removes the component
+            entities.append(_entity(platform, {**shared, **options}, topic))
     return entities
+
+
+def named(entities: list[AnnouncedEntity], node: str, object_id: str) -> AnnouncedEntity:
+    """The entity whose unique id a daemon builds from its node id and `object_id`."""
+    unique_id = f"{node}_{object_id}"
+    found = [entity for entity in entities if entity.unique_id == unique_id]
+    assert found, f"no {unique_id} was announced: {[e.unique_id for e in entities]}"
+    return found[0]
 
 
 def retained_configs(watch: MqttWatch, prefix: str) -> dict[str, bytes]:

@@ -69,6 +69,17 @@ class HomeAssistantApi:
         except ValueError:
             return text
 
+    def get_bytes(self, path: str) -> tuple[str, bytes]:
+        """GET `path` as bytes (an image): (its content type, its body). ApiError on errors."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(self.base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return answer.headers.get_content_type(), answer.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:500]
+            raise ApiError(f"GET {path}: HTTP {error.code}: {detail}") from None
+
     def get(self, path: str) -> Any:
         """GET `path`."""
         return self.request("GET", path)

@@ -90,11 +90,16 @@ def home_assistant(ha_installation: Installation, ha_broker: Broker) -> Iterator
     live.close()
 
 
-@pytest.fixture
-def ha_daemon(
-    tmp_path: Path, home_assistant: LiveHomeAssistant, bundle: Path, daemons: list[Daemon]
+def start_ha_daemon(
+    tmp_path: Path,
+    home_assistant: LiveHomeAssistant,
+    bundle: Path,
+    daemons: list[Daemon],
+    form: str = "entity",
+    root: str | None = None,
 ) -> Daemon:
-    """The real daemon with Home Assistant discovery, on a root topic of its own."""
+    """The real daemon with Home Assistant discovery in `form` ("entity" or "device"), on a root
+    topic of its own unless `root` is given (the same root and `tmp_path`: the same board)."""
     from tests.support.photos import replay_folder
 
     frames = replay_folder(tmp_path / "frames", FRAMES)
@@ -103,9 +108,9 @@ def ha_daemon(
         home_assistant.broker,
         bundle,
         frames,
-        root=f"pz/ha{next(_roots)}",
+        root=root or f"pz/ha{next(_roots)}",
         overrides={
-            "mqtt": {"homeassistant_discovery": True},
+            "mqtt": {"homeassistant_discovery": True, "discovery": form},
             "camera": {"fps": 4.0},
             # Training runs until switched off, an epoch at most every half second.
             "training": {"epochs_per_cycle": 0, "min_epoch_interval": 0.5},
@@ -115,6 +120,20 @@ def ha_daemon(
     # Serving: its camera delivered a frame (a sample can be taken) and it was classified.
     daemon.watch.wait_for("prediction", timeout=30)
     return daemon
+
+
+@pytest.fixture
+def ha_daemon(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    home_assistant: LiveHomeAssistant,
+    bundle: Path,
+    daemons: list[Daemon],
+) -> Daemon:
+    """The real daemon with Home Assistant discovery, on a root topic of its own; in the entity
+    form unless the test is parametrized (indirectly) with "device"."""
+    form = getattr(request, "param", "entity")
+    return start_ha_daemon(tmp_path, home_assistant, bundle, daemons, form)
 
 
 @pytest.fixture(autouse=True)

@@ -102,6 +102,41 @@ class LiveHomeAssistant:
             time.sleep(0.2)
         raise AssertionError(f"{entity_id} did not become {what} in {timeout} s: {shown}")
 
+    def wait_removed(self, entity_id: str, timeout: float = 20.0) -> None:
+        """Wait until `entity_id` is no longer in the entity registry."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if entity_id not in {e["entity_id"] for e in self.api.entity_registry()}:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{entity_id} is still registered after {timeout} s")
+
+    def picture(self, entity_id: str) -> tuple[str, bytes]:
+        """What an image entity shows, fetched as a dashboard does (its `entity_picture`, the
+        image proxy): (content type, bytes)."""
+        shown = self.api.states().get(entity_id) or {}
+        path = (shown.get("attributes") or {}).get("entity_picture")
+        assert path, f"{entity_id} has no picture: {shown}"
+        return self.api.get_bytes(path)
+
+    def wait_for_picture(self, entity_id: str, expected: bytes, timeout: float = 20.0) -> None:
+        """Wait until the image entity `entity_id` shows exactly the JPEG `expected`."""
+        deadline = time.monotonic() + timeout
+        shown: tuple[str, bytes] | str = "nothing"
+        while time.monotonic() < deadline:
+            try:
+                shown = self.picture(entity_id)
+            except AssertionError as error:  # no picture yet (or the proxy has none yet)
+                shown = str(error)
+            if shown == ("image/jpeg", expected):
+                return
+            time.sleep(0.2)
+        if isinstance(shown, tuple):
+            shown = f"{shown[0]}, {len(shown[1])} bytes"
+        raise AssertionError(
+            f"{entity_id} did not show the {len(expected)}-byte JPEG in {timeout} s: {shown}"
+        )
+
     def problems(self, since: int, daemon: Daemon | None = None) -> list[str]:
         """What Home Assistant logged since byte `since` about MQTT or `daemon`'s entities."""
         about = [daemon.root] if daemon is not None else []

@@ -50,6 +50,7 @@ def test_a_device_based_config_announces_each_component_with_the_shared_options(
         "cmps": {
             "predicted": {"p": "sensor", "uniq_id": "pz_kitchen_predicted", "stat_t": "~/pred"},
             "sample_cat": {"p": "button", "unique_id": "pz_kitchen_cat", "cmd_t": "~/cmd/sample"},
+            "sample_dog": {"p": "button"},  # being removed
         },
     }
     entities = entities_of(
@@ -64,6 +65,23 @@ def test_a_device_based_config_announces_each_component_with_the_shared_options(
     assert button.config["command_topic"] == f"{ROOT}/cmd/sample"
     assert sensor.availability_topics() == button.availability_topics() == [f"{ROOT}/availability"]
     assert sensor.config["device"]["identifiers"] == ["pz_kitchen"]
+
+
+def test_both_forms_of_the_daemons_discovery_announce_the_same_entities():
+    device = _device(("sample", "train"))
+    per_entity = [
+        e
+        for m in discovery_messages(device)
+        for e in entities_of(m.topic, m.payload, "homeassistant")
+    ]
+    (single,) = discovery_messages(device, "device", removed={"sample_slot_5": "button"})
+    as_device = entities_of(single.topic, single.payload, "homeassistant")
+    assert [(e.component, e.unique_id) for e in as_device] == [
+        (e.component, e.unique_id) for e in per_entity
+    ]
+    assert [dict(e.config) for e in as_device] == [
+        {k: v for k, v in e.config.items() if k != "origin"} for e in per_entity
+    ]
 
 
 def test_removed_and_foreign_configs_announce_nothing_and_a_config_needs_a_unique_id():

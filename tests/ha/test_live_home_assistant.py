@@ -4,8 +4,10 @@ Each test starts the real daemon with ``homeassistant_discovery = true`` against
 real Home Assistant (in a Debian sid root, tests/ha/installation.py) is connected to, and looks
 at the result as a person would, through Home Assistant's REST and websocket APIs. The expected
 entities are whatever the daemon announced on the discovery topics (tests/ha/announced.py), so
-a new entity is checked without touching these tests. After each test, Home Assistant's log must
-hold nothing about MQTT or the daemon (no rejected config, no MQTT warning or traceback).
+a new entity is checked without touching these tests. The entities are created from both forms
+of discovery (entity and device; test_live_discovery_forms.py switches between them, with states
+checked in each). After each test, Home Assistant's log must hold nothing about MQTT or the
+daemon (no rejected config, no MQTT warning or traceback).
 
 Needs root; as another user the module skips with one line saying so.
 """
@@ -15,12 +17,15 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from personalizer.mqtt.discovery import node_id
 from personalizer.mqtt.topics import Topics
-from tests.ha.announced import AnnouncedEntity
+from tests.ha.announced import AnnouncedEntity, named
 from tests.ha.conftest import TIMINGS, require_root
 from tests.ha.live import LiveHomeAssistant
 from tests.support.daemon_harness import CLASSES, Daemon
+from tests.support.photos import photo_b64
 
 require_root()
 
@@ -32,10 +37,7 @@ def _identifiers(entity: AnnouncedEntity) -> set[str]:
 
 def _named(entities: list[AnnouncedEntity], daemon: Daemon, object_id: str) -> AnnouncedEntity:
     """The entity whose unique id the daemon builds from its node id and `object_id`."""
-    unique_id = f"{node_id(Topics(daemon.root))}_{object_id}"
-    found = [entity for entity in entities if entity.unique_id == unique_id]
-    assert found, f"the daemon announced no {unique_id}: {[e.unique_id for e in entities]}"
-    return found[0]
+    return named(entities, node_id(Topics(daemon.root)), object_id)
 
 
 def _commanding(entities: list[AnnouncedEntity], daemon: Daemon, command: str) -> list:
@@ -44,6 +46,10 @@ def _commanding(entities: list[AnnouncedEntity], daemon: Daemon, command: str) -
     return [entity for entity in entities if entity.config.get("command_topic") == topic]
 
 
+BOTH_FORMS = pytest.mark.parametrize("ha_daemon", ["entity", "device"], indirect=True)
+
+
+@BOTH_FORMS
 def test_every_announced_entity_is_created_under_one_device(
     home_assistant: LiveHomeAssistant, ha_daemon: Daemon
 ):
@@ -54,6 +60,8 @@ def test_every_announced_entity_is_created_under_one_device(
         assert entity_ids[entity.unique_id].split(".")[0] == entity.component, entity.unique_id
     devices = {registry[entity_ids[entity.unique_id]]["device_id"] for entity in entities}
     assert len(devices) == 1 and None not in devices, devices
+    on_device = {entry["entity_id"] for entry in registry.values() if entry["device_id"] in devices}
+    assert on_device == set(entity_ids.values())  # nothing else, nothing left over
     device = next(d for d in home_assistant.api.device_registry() if d["id"] in devices)
     announced = set.union(*(_identifiers(entity) for entity in entities))
     assert {("mqtt", identifier) for identifier in announced} <= {
@@ -127,17 +135,18 @@ def test_buttons_pressed_in_home_assistant_reach_the_daemon_and_add_samples(
     assert float(samples["state"]) == len(sample_buttons)
 
 
-def test_training_switch_in_home_assistant_starts_and_stops_training(
+def test_training_switch_in_home_assistant_starts_and_stops_training_and_the_loss_follows(
     home_assistant: LiveHomeAssistant, ha_daemon: Daemon
 ):
     watch = ha_daemon.watch
-    for name in CLASSES[:2]:
-        assert watch.command("sample", {"class": name})["ok"]
+    for name in CLASSES[:2]:  # two photos, so the loss has something to learn
+        assert watch.command("sample", {"class": name, "image": photo_b64(name)})["ok"]
     entities = home_assistant.announced(ha_daemon)
     entity_ids = home_assistant.entity_ids(entities)
     switches = _commanding(entities, ha_daemon, "train")
     assert [s.component for s in switches] == ["switch"]
     switch = entity_ids[switches[0].unique_id]
+    loss = entity_ids[_named(entities, ha_daemon, "loss").unique_id]
     home_assistant.wait_for_state(switch, lambda s: s["state"] == "off", "off")
 
     mark = watch.mark()
@@ -145,11 +154,27 @@ def test_training_switch_in_home_assistant_starts_and_stops_training(
     ha_daemon.status(since=mark, predicate=lambda s: s["state"] == "training")
     watch.wait_for("loss", since=mark, timeout=30)  # it really trains
     home_assistant.wait_for_state(switch, lambda s: s["state"] == "on", "on")
+    # The loss sensor follows the epochs while training (an epoch every 0.5 s here), from the
+    # retained status, which goes out with a new loss at most once a second.
+    shown: list[float] = []
+    deadline = time.monotonic() + 20
+    while len(set(shown)) < 2 and time.monotonic() < deadline:
+        state = home_assistant.api.states()[loss]["state"]
+        if state not in ("unknown", "unavailable") and (not shown or float(state) != shown[-1]):
+            shown.append(float(state))
+        time.sleep(0.2)
+    published = [m.json()["last_loss"] for m in watch.received("status", since=mark)]
+    assert len(set(shown)) >= 2, f"the loss sensor showed only {shown} in 20 s"
+    assert set(shown) <= set(published)
 
-    mark = watch.mark()
+    stop = watch.mark()
     home_assistant.api.call_service("switch", "turn_off", {"entity_id": switch})
-    ha_daemon.status(since=mark, predicate=lambda s: s["state"] == "idle")
+    ha_daemon.status(since=stop, predicate=lambda s: s["state"] == "idle")
     home_assistant.wait_for_state(switch, lambda s: s["state"] == "off", "off")
+    first_loss = watch.wait_for("loss", since=mark).received
+    stopped = watch.received("status", since=stop)[0].received
+    during = [m for m in watch.received("status", since=mark) if first_loss < m.received < stopped]
+    assert len(during) <= stopped - first_loss + 1  # at most about once a second
     time.sleep(0.5)  # an epoch that finished as training stopped still reports its loss
     mark = watch.mark()
     time.sleep(1.5)  # three epoch intervals: no epoch once stopped
@@ -159,10 +184,26 @@ def test_training_switch_in_home_assistant_starts_and_stops_training(
 def test_entities_come_back_with_their_states_after_a_home_assistant_restart(
     home_assistant: LiveHomeAssistant, ha_daemon: Daemon
 ):
-    assert ha_daemon.watch.command("sample", {"class": "coffee"})["ok"]
+    watch = ha_daemon.watch
+    assert watch.command("sample", {"class": "coffee"})["ok"]
+    mark = watch.mark()
+    assert watch.command("train", {"action": "start"})["ok"]
+    watch.wait_for("loss", since=mark, timeout=30)
+    assert watch.command("train", {"action": "stop"})["ok"]
+    trained = ha_daemon.status(
+        since=mark, predicate=lambda s: s["state"] == "idle" and s["last_loss"] is not None
+    )
+    last_loss = trained["last_loss"]
     entities = home_assistant.announced(ha_daemon)
     entity_ids = home_assistant.entity_ids(entities)
     home_assistant.wait_states_match(ha_daemon, entities, entity_ids)
+    pictures = {
+        entity_ids[_named(entities, ha_daemon, object_id).unique_id]: watch.received(topic)[-1]
+        for object_id, topic in (
+            ("class_change_picture", "picture/class_change"),
+            ("sample_picture", "picture/sample"),
+        )
+    }
 
     stopped, running = home_assistant.restart()
     TIMINGS.append(
@@ -174,6 +215,12 @@ def test_entities_come_back_with_their_states_after_a_home_assistant_restart(
     assert not [e for e in entities if states[entity_ids[e.unique_id]]["state"] == "unavailable"]
     samples = states[entity_ids[_named(entities, ha_daemon, "samples").unique_id]]
     assert float(samples["state"]) == 1
+    # The last loss and the pictures come from retained messages: still there.
+    assert float(states[entity_ids[_named(entities, ha_daemon, "loss").unique_id]]["state"]) == (
+        last_loss
+    )
+    for entity_id, picture in pictures.items():
+        home_assistant.wait_for_picture(entity_id, picture.payload)
 
 
 def test_a_killed_daemon_shows_unavailable_in_home_assistant(

@@ -11,7 +11,8 @@ messages, and a real payload of each state topic the daemon publishes. For every
 3. renders every template with Home Assistant's template engine against the state payloads,
    and checks the results the way the entity would use them (an enum sensor's state is one of
    its options, a numeric sensor's a number or "None", a binary sensor's ON/OFF, a switch's one
-   of its states, attributes a JSON object).
+   of its states, an event's a JSON object whose `event_type` is one of its `event_types`,
+   attributes a JSON object).
 
 Output: ``[{"topic", "errors": [...], "dropped": [...], "rendered": {...}}]``.
 """
@@ -59,6 +60,20 @@ def _render(hass: HomeAssistant, template: str, payload: str) -> str:
     return Template(template, hass).async_render(variables, parse_result=False)
 
 
+def _event_errors(value: str, event_types: list[str]) -> list[str]:
+    """What an event entity would refuse in a rendered value (its own rule: a JSON object with
+    an `event_type` it declares; the other keys become attributes)."""
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return [f"event value is not JSON: {value[:80]}"]
+    if not isinstance(event, dict) or "event_type" not in event:
+        return [f"event value has no event_type: {value[:80]}"]
+    if event["event_type"] not in event_types:
+        return [f"event_type {event['event_type']!r} is not one of {event_types}"]
+    return []
+
+
 def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dict[str, str]):
     errors: list[str] = []
     rendered: dict[str, str] = {}
@@ -102,6 +117,8 @@ def _check(hass: HomeAssistant, topic: str, payload: dict[str, Any], states: dic
             errors.append(f"binary sensor state {value!r} is neither ON nor OFF")
         if component == "switch" and value not in (payload["state_on"], payload["state_off"]):
             errors.append(f"switch state {value!r} is neither state_on nor state_off")
+        if component == "event":
+            errors += _event_errors(value, payload["event_types"])
     attributes = rendered.get("json_attributes_template")
     if attributes is not None:
         try:

@@ -475,6 +475,27 @@ class MqttConfig(PasswordSection):
         DiscoveryPrefix,
         setting("Home Assistant's discovery prefix (its MQTT integration setting)."),
     ] = "homeassistant"
+    discovery: Annotated[
+        Literal["entity", "device"],
+        setting(
+            'How discovery is published: "entity" (one retained config per entity; every Home '
+            'Assistant release) or "device" (one config for the whole device, '
+            "<discovery_prefix>/device/<node>/config; Home Assistant 2024.11 and later, which "
+            "older releases ignore). Switching clears what the other form announced before the "
+            "new one is announced; Home Assistant creates the same entities again (same unique "
+            "ids; 2026.11 kept a name given to one, older releases may not)."
+        ),
+    ] = "entity"
+    pictures: Annotated[
+        StrictBool,
+        setting(
+            "Publish, retained, a JPEG of the model's view (at most 224x224 pixels and 32 KB) "
+            "when the announced class changes (<root>/picture/class_change) and of each new "
+            "sample (<root>/picture/sample); discovery shows them as image entities. false: "
+            "no picture is published (and any left on the broker is cleared); the `thumbnail` "
+            "command is switched off separately, with `commands`."
+        ),
+    ] = True
     max_payload_bytes: Annotated[
         StrictInt,
         setting(

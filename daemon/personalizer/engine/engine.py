@@ -164,10 +164,16 @@ class Engine:
             self.events.metrics(metrics_report(self._evaluation, slots, label, self._stale))
 
     def add_sample(
-        self, class_name: str, bottleneck: Any, jpeg: bytes | None, source: str
+        self,
+        class_name: str,
+        bottleneck: Any,
+        jpeg: bytes | None,
+        source: str,
+        view: Any = None,
     ) -> dict[str, Any]:
         """Store a sample (on disk first, then in the model) and tell everyone; the result
-        says its id, the class's count, and whether it nearly repeats an earlier sample."""
+        says its id, the class's count, and whether it nearly repeats an earlier sample.
+        ``view`` (the square the model saw, when there is one) goes with the sample event."""
         model = self.model
         slot = model.class_registry.slot_of(class_name)
         created = time.time()
@@ -191,7 +197,7 @@ class Engine:
             f"; {hint}" if hint else "",
         )
         self.changes.emit(SampleTaken(sample_id, class_name, source, created, jpeg))
-        self.events.sample(SampleEvent(class_name, count, source, created, similar, hint))
+        self.events.sample(SampleEvent(class_name, count, source, created, similar, hint, view))
         self.status.publish()
         return result
 

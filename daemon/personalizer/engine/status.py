@@ -5,6 +5,9 @@ recorded here as they happen (from the camera, command and trainer threads); the
 samples, whether training is on or needed, the state file's errors) is read from the model, the
 trainer and the store when a report is built. :meth:`StatusBoard.publish` builds the report and
 sends it holding ``_send_lock``, so two threads never send an older report after a newer one.
+While epochs finish, the report is sent again with the new loss at most every
+:attr:`StatusBoard.loss_interval` seconds: the retained status is what Home Assistant's loss
+sensor reads, so it follows training and still has the last loss after Home Assistant restarts.
 
 Lock order: ``_send_lock`` (publishing), then the model's and store's own locks (reading them),
 then ``_lock`` (the recorded fields; held only to read or replace them).
@@ -13,6 +16,7 @@ then ``_lock`` (the recorded fields; held only to read or replace them).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +47,8 @@ class StatusSources:
 class StatusBoard:
     """Records what happened and announces the daemon's status."""
 
+    loss_interval = 1.0  # seconds: the status follows the epochs' loss at most this often
+
     def __init__(self, sources: StatusSources, events: EventSink, camera_source: str) -> None:
         """Reports about ``sources`` to ``events``; the camera starts as "starting"."""
         self._sources = sources
@@ -53,6 +59,7 @@ class StatusBoard:
         self._warnings: tuple[str, ...] = ()
         self._progress: str | None = None
         self._last_loss: float | None = None
+        self._sent_at: float | None = None  # time.monotonic() of the last report sent
 
     @property
     def camera(self) -> CameraStatus:
@@ -104,7 +111,10 @@ class StatusBoard:
     def publish(self) -> None:
         """Announce the current status (built and sent in one step, so none goes stale)."""
         with self._send_lock:
-            self._events.status(self.report())
+            report = self.report()
+            with self._lock:
+                self._sent_at = time.monotonic()
+            self._events.status(report)
 
     def warn(self, message: str) -> None:
         """Add a lasting warning (e.g. a state file that was set aside) and announce it."""
@@ -127,9 +137,13 @@ class StatusBoard:
             self.publish()
 
     def loss(self, value: float | None) -> None:
-        """Record the last epoch's loss (None after a reset)."""
+        """Record the last epoch's loss (None after a reset); announced when no report went out
+        for :attr:`loss_interval` seconds (the report that ends training carries the last one)."""
         with self._lock:
             self._last_loss = value
+            sent = self._sent_at
+        if value is not None and (sent is None or time.monotonic() - sent >= self.loss_interval):
+            self.publish()
 
 
 def _cycle(end: CycleEnd | None) -> dict[str, object] | None:

@@ -3,7 +3,8 @@
 paho-mqtt 2.x with `CallbackAPIVersion.VERSION2`, `connect_async` + `loop_start` (paho's own
 network thread), automatic reconnect with backoff, and a retained last will of `offline` on
 `<root>/availability`. On every (re)connect it subscribes to the commands, announces `online`,
-republishes the retained status and (when enabled) Home Assistant discovery.
+republishes the retained status and pictures and (when enabled) Home Assistant discovery, once the
+configs it announced before were read back (announcer.py says why and in which order).
 
 Nothing is queued for an absent broker: while disconnected, predictions, loss, sample events and
 command results are dropped (the retained status carries the current counts and is republished on
@@ -30,10 +31,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ..config import MqttConfig
 from ..errors import PersonalizerError
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
-from . import discovery
+from .discovery import DiscoveryDevice
+from .discovery_publisher import DiscoveryPublisher
 from .payloads import (
+    class_change_payload,
     loss_payload,
     metrics_payload,
+    picture_payload,
     prediction_payload,
     result_payload,
     sample_payload,
@@ -81,7 +85,8 @@ class MqttClient:
     """Publishes the daemon's events under `<root>` and hands incoming commands to a handler.
 
     Implements the EventSink protocol (`status`, `prediction`, `loss`, `sample`), plus `result`
-    for command results.
+    for command results. A prediction that changes the announced class also goes out as a
+    `class_change` event, and (with `pictures`) its view as a retained picture, as does a sample's.
     """
 
     def __init__(
@@ -101,9 +106,9 @@ class MqttClient:
         )
         self.unknown_label = unknown_label
         self.configuration_url = configuration_url
-        self._discovery_lock = threading.Lock()
-        self._announced: set[str] = set()  # the discovery config topics published now
         self.version = version
+        self._pictures_lock = threading.Lock()
+        self._pictures: dict[str, bytes] = {}  # topic -> the last picture, for a reconnect
         self.on_command = on_command
         self._connected = threading.Event()
         self._status_lock = threading.Lock()
@@ -116,6 +121,11 @@ class MqttClient:
         self._stream_lock = threading.Lock()
         self._unsent_stream: deque[paho.MQTTMessageInfo] = deque()
         self._client = self._build_client()
+        self._discovery: DiscoveryPublisher | None = None
+        if config.homeassistant_discovery:
+            self._discovery = DiscoveryPublisher(
+                self._client, self._discovery_device(), config.discovery
+            )
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -151,6 +161,7 @@ class MqttClient:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     @property
@@ -218,18 +229,15 @@ class MqttClient:
         self._connect_failure = ""
         if self.config.commands:  # mqtt.commands = false: read-only, nothing to receive
             client.subscribe(self.topics.commands, qos=self.config.qos)
-        if self.config.homeassistant_discovery:
-            client.subscribe(f"{self.config.discovery_prefix}/status", qos=1)
-            # Retained configs of entities this daemon announced before (other classes, older
-            # versions) come back here and are cleared unless still announced.
-            client.subscribe(discovery.subscription(self.config.discovery_prefix, self.topics), 1)
+        if self._discovery is not None:
+            self._discovery.subscribe()  # announced once our `online` below comes back
         self._connected.set()
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         with self._status_lock:
             if self._status is not None:
                 client.publish(self.topics.status, self._status, qos=self.config.qos, retain=True)
                 self._status_pending = False
-        self._publish_discovery()
+        self._republish_pictures()
 
     @_never_raises
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -256,6 +264,8 @@ class MqttClient:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        if self._discovery is not None:
+            self._discovery.disconnected()
         if self._stopping:
             log.info("MQTT: disconnected")
         elif not was_connected:
@@ -285,22 +295,16 @@ class MqttClient:
                 self._status_lock.release()
 
     @_never_raises
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
+        if self._discovery is not None:
+            self._discovery.subscribed(mid, reason_codes)
+
+    @_never_raises
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         topic = message.topic
-        if (
-            self.config.homeassistant_discovery
-            and topic == f"{self.config.discovery_prefix}/status"
-        ):
-            if message.payload.strip() == b"online":
-                log.info("MQTT: Home Assistant came online; republishing discovery")
-                self._publish_discovery()
-            return
-        if self.config.homeassistant_discovery and topic.endswith("/config") and message.payload:
-            with self._discovery_lock:
-                stale = topic not in self._announced
-            if stale and topic.startswith(f"{self.config.discovery_prefix}/"):
-                log.info("MQTT: clearing the discovery config %s (no longer announced)", topic)
-                self._client.publish(topic, b"", qos=1, retain=True)
+        if self._discovery is not None and self._discovery.handle(message):
             return
         name = self.topics.command_name(topic)
         if name is None:
@@ -338,8 +342,8 @@ class MqttClient:
             unsent.append(info)
             return True
 
-    def _discovery_device(self) -> discovery.DiscoveryDevice:
-        return discovery.DiscoveryDevice(
+    def _discovery_device(self) -> DiscoveryDevice:
+        return DiscoveryDevice(
             prefix=self.config.discovery_prefix,
             topics=self.topics,
             classes=dict(self.classes),
@@ -348,17 +352,8 @@ class MqttClient:
             qos=self.config.qos,
             unknown_label=self.unknown_label,
             configuration_url=self.configuration_url,
+            pictures=self.config.pictures,
         )
-
-    def _publish_discovery(self) -> None:
-        if not self.config.homeassistant_discovery or not self.connected:
-            return
-        messages = discovery.discovery_messages(self._discovery_device())
-        with self._discovery_lock:
-            gone = discovery.stale_topics(self._announced, (m.topic for m in messages))
-            self._announced = {m.topic for m in messages}
-        for message in [*messages, *discovery.clearing(gone)]:
-            self._client.publish(message.topic, message.payload, qos=1, retain=True)
 
     def status(self, report: StatusReport) -> None:
         """Publish the status, retained; it is also republished on every reconnect.
@@ -368,7 +363,8 @@ class MqttClient:
         """
         if report.class_slots and dict(report.class_slots) != self.classes:
             self.classes = dict(report.class_slots)
-            self._publish_discovery()
+            if self._discovery is not None:
+                self._discovery.changed(self._discovery_device())
         payload = status_payload(report)
         with self._status_lock:
             self._status = payload
@@ -377,16 +373,42 @@ class MqttClient:
             self._status_pending = not sent and self.connected
 
     def prediction(self, event: PredictionEvent) -> None:
-        """Publish a prediction (QoS 0; dropped while offline)."""
+        """Publish a prediction (QoS 0; dropped while offline); a change of the announced class
+        also as a `class_change` event and (with `pictures`) its picture."""
         self._publish_stream(self.topics.prediction, prediction_payload(event))
+        if event.changed:
+            self._publish(self.topics.class_change, class_change_payload(event), self.config.qos)
+            self._picture(self.topics.class_change_picture, event.view)
 
     def loss(self, event: LossEvent) -> None:
         """Publish an epoch's loss (QoS 0; dropped while offline)."""
         self._publish_stream(self.topics.loss, loss_payload(event))
 
     def sample(self, event: SampleEvent) -> None:
-        """Publish a stored sample."""
+        """Publish a stored sample, and (with `pictures`) its picture."""
         self._publish(self.topics.sample, sample_payload(event), self.config.qos)
+        self._picture(self.topics.sample_picture, event.view)
+
+    # --- pictures ---------------------------------------------------------------------------
+
+    def _picture(self, topic: str, view: Any) -> None:
+        """Encode (only here, on a change) and publish a picture, retained; kept for a
+        reconnect, when the broker may have lost it."""
+        if not self.config.pictures or view is None:
+            return
+        payload = picture_payload(view)
+        with self._pictures_lock:
+            self._pictures[topic] = payload
+            self._publish(topic, payload, self.config.qos, retain=True)
+
+    def _republish_pictures(self) -> None:
+        """On connect: the last pictures again, or (pictures off) clear any left on the broker."""
+        with self._pictures_lock:
+            if not self.config.pictures:
+                for topic in self.topics.pictures:
+                    self._client.publish(topic, b"", qos=1, retain=True)
+            for topic, payload in self._pictures.items():
+                self._client.publish(topic, payload, qos=self.config.qos, retain=True)
 
     def metrics(self, report: MetricsReport) -> None:
         """Publish a validation estimate, retained (so it is there after a restart of HA)."""

@@ -1,20 +1,33 @@
-"""Home Assistant MQTT discovery: the retained config messages that make the daemon a device.
+"""Home Assistant MQTT discovery: the entities the daemon announces, in either of HA's two forms.
 
-Topics follow Home Assistant's documented scheme `<discovery_prefix>/<component>/<node_id>/
-<object_id>/config`; every entity shares one `device` block and the daemon's availability topic.
-Only what works is announced:
+Every entity shares one `device` block and the daemon's availability topic. Only what works is
+announced:
 
 - sensors: the predicted class (with `unknown`; the scores as attributes), its confidence,
   validation accuracy (retained `metrics`; recall and confusion as attributes), the last
-  training loss and the samples (retained `status`; per class as attributes), the warnings;
+  training loss (retained `status`, republished as epochs finish; whether training is needed
+  and how the last cycle ended as attributes), the samples (per class as attributes), the
+  warnings;
 - a `binary_sensor` for the camera (device class `problem`; the error as an attribute);
+- an `event` fired when the announced class changes: its event types are the classes and the
+  unknown label, its attributes the confidence (%) and the class before;
+- two `image`s while `[mqtt] pictures` is on: the model's view when the announced class last
+  changed, and of the last sample (retained JPEGs);
 - a `switch` for training and a sample button per class, but only while those commands are
   switched on (`[mqtt] commands`).
 
+The two forms (`[mqtt] discovery`): "entity" publishes one retained config per entity on
+`<prefix>/<component>/<node>/<object_id>/config` (every release); "device" publishes one on
+`<prefix>/device/<node>/config` whose `components` are the same entities under the same ids
+(Home Assistant 2024.11 and later). Both give an entity the same discovery id (`<node>
+<object_id>`), and Home Assistant refuses a config for it from one form while the other form's
+still stands, so a switch clears the old form first (announcer.py).
+
 Unique ids follow the class *slot*, not the name or the position in a list: renaming a class
-keeps its entity, and a new class in a free slot is a new button. Entities that are no longer
-announced (a removed class, a switched-off command, the names of older versions) are cleared
-with an empty retained config: :func:`stale_topics` says which.
+keeps its entity, and a new class in a free slot is a new button. An entity no longer announced
+(a removed class, a switched-off command, the names of older versions) is removed with an empty
+retained config (entity form) or, in the device form, by sending its component with nothing but
+its `platform` (Home Assistant keeps a component that is merely left out).
 """
 
 from __future__ import annotations
@@ -23,12 +36,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .topics import Topics
 
 MANUFACTURER = "tflite-personalizer"
-COMPONENTS = ("sensor", "binary_sensor", "switch", "button")
+FORMS = ("entity", "device")
+Form = Literal["entity", "device"]
+DEVICE_COMPONENT = "device"  # the component part of a device-based discovery topic
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,16 @@ class DiscoveryDevice:
     qos: int
     unknown_label: str = "unknown"
     configuration_url: str | None = None
+    pictures: bool = True  # `[mqtt] pictures`: the image entities
+
+
+@dataclass(frozen=True)
+class Component:
+    """One entity: its platform (sensor, image, ...), object id and own options."""
+
+    platform: str
+    object_id: str
+    config: Mapping[str, Any]
 
 
 def node_id(topics: Topics) -> str:
@@ -59,13 +84,18 @@ def node_id(topics: Topics) -> str:
 
 
 def config_topic(prefix: str, component: str, node: str, object_id: str) -> str:
-    """Where the config of one entity is published."""
+    """Where the config of one entity is published (entity form)."""
     return f"{prefix}/{component}/{node}/{object_id}/config"
 
 
-def subscription(prefix: str, topics: Topics) -> str:
-    """The topic filter that sees every config this daemon ever announced (retained)."""
-    return f"{prefix}/+/{node_id(topics)}/+/config"
+def device_topic(prefix: str, topics: Topics) -> str:
+    """Where the config of the whole device is published (device form)."""
+    return f"{prefix}/{DEVICE_COMPONENT}/{node_id(topics)}/config"
+
+
+def subscriptions(prefix: str, topics: Topics) -> tuple[str, str]:
+    """The topic filters that see every config this daemon ever announced, in either form."""
+    return f"{prefix}/+/{node_id(topics)}/+/config", device_topic(prefix, topics)
 
 
 def _device(device: DiscoveryDevice, node: str) -> dict[str, Any]:
@@ -81,29 +111,22 @@ def _device(device: DiscoveryDevice, node: str) -> dict[str, Any]:
     return block
 
 
-def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
-    """Every discovery config of ``device``."""
-    topics = device.topics
-    node = node_id(topics)
-    base: dict[str, Any] = {
-        "availability_topic": topics.availability,
+def _shared(device: DiscoveryDevice) -> dict[str, Any]:
+    """Options every entity has (the device form states them once)."""
+    return {
+        "availability_topic": device.topics.availability,
         "payload_available": "online",
         "payload_not_available": "offline",
         "qos": device.qos,
-        "device": _device(device, node),
-        "origin": {"name": MANUFACTURER, "sw_version": device.version},
     }
 
-    def entity(component: str, object_id: str, config: dict[str, Any]) -> DiscoveryMessage:
-        document = {**base, **config, "unique_id": f"{node}_{object_id}"}
-        return DiscoveryMessage(
-            config_topic(device.prefix, component, node, object_id),
-            json.dumps(document, separators=(",", ":")).encode("utf-8"),
-        )
 
+def components(device: DiscoveryDevice) -> list[Component]:
+    """Every entity the daemon announces, in the order of the entity form's messages."""
+    topics = device.topics
     names = list(device.classes.values())
-    messages = [
-        entity("sensor", "predicted_class", {
+    found = [
+        Component("sensor", "predicted_class", {
             "name": "Predicted class",
             "state_topic": topics.prediction,
             "value_template": "{{ value_json['class'] }}",
@@ -113,7 +136,7 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "json_attributes_template": "{{ value_json.scores | tojson }}",
             "icon": "mdi:image-search",
         }),
-        entity("sensor", "confidence", {
+        Component("sensor", "confidence", {
             "name": "Confidence",
             "state_topic": topics.prediction,
             "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
@@ -122,7 +145,18 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "suggested_display_precision": 1,
             "icon": "mdi:percent",
         }),
-        entity("sensor", "accuracy", {
+        Component("event", "class_change", {
+            "name": "Class change",
+            "state_topic": topics.class_change,
+            "event_types": [*names, device.unknown_label],
+            "value_template": (
+                "{{ {'event_type': value_json['class'], "
+                "'confidence': (value_json.confidence * 100) | round(1), "
+                "'previous': value_json.previous} | tojson }}"
+            ),
+            "icon": "mdi:eye-refresh",
+        }),
+        Component("sensor", "accuracy", {
             "name": "Validation accuracy",
             "state_topic": topics.metrics,
             "value_template": (
@@ -141,16 +175,21 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "icon": "mdi:bullseye-arrow",
             "entity_category": "diagnostic",
         }),
-        entity("sensor", "loss", {
+        Component("sensor", "loss", {
             "name": "Training loss",
             "state_topic": topics.status,
             "value_template": "{{ value_json.last_loss }}",
             "state_class": "measurement",
             "suggested_display_precision": 4,
+            "json_attributes_topic": topics.status,
+            "json_attributes_template": (
+                "{{ {'needs_training': value_json.needs_training, 'last_cycle': "
+                "value_json.last_cycle.text if value_json.last_cycle else None} | tojson }}"
+            ),
             "icon": "mdi:chart-bell-curve-cumulative",
             "entity_category": "diagnostic",
         }),
-        entity("sensor", "samples", {
+        Component("sensor", "samples", {
             "name": "Samples",
             "state_topic": topics.status,
             "value_template": "{{ value_json.samples.values() | sum }}",
@@ -159,7 +198,7 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "json_attributes_template": "{{ value_json.samples | tojson }}",
             "icon": "mdi:image-multiple",
         }),
-        entity("sensor", "warnings", {
+        Component("sensor", "warnings", {
             "name": "Warnings",
             "state_topic": topics.status,
             "value_template": "{{ value_json.warnings | length }}",
@@ -168,7 +207,7 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "icon": "mdi:alert-circle-outline",
             "entity_category": "diagnostic",
         }),
-        entity("binary_sensor", "camera", {
+        Component("binary_sensor", "camera", {
             "name": "Camera",
             "device_class": "problem",
             "state_topic": topics.status,
@@ -183,9 +222,24 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
             "entity_category": "diagnostic",
         }),
     ]  # fmt: skip
+    if device.pictures:
+        found += [
+            Component("image", "class_change_picture", {
+                "name": "Class change picture",
+                "image_topic": topics.class_change_picture,
+                "content_type": "image/jpeg",
+                "icon": "mdi:image-search-outline",
+            }),
+            Component("image", "sample_picture", {
+                "name": "Last sample picture",
+                "image_topic": topics.sample_picture,
+                "content_type": "image/jpeg",
+                "icon": "mdi:image-plus",
+            }),
+        ]  # fmt: skip
     if "train" in device.commands:
-        messages.append(
-            entity("switch", "training", {
+        found.append(
+            Component("switch", "training", {
                 "name": "Training",
                 "command_topic": topics.command("train"),
                 "payload_on": json.dumps({"action": "start"}),
@@ -199,15 +253,84 @@ def discovery_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
         )  # fmt: skip
     if "sample" in device.commands:
         for slot, name in sorted(device.classes.items()):
-            messages.append(
-                entity("button", f"sample_slot_{slot}", {
+            found.append(
+                Component("button", f"sample_slot_{slot}", {
                     "name": f"Sample {name}",
                     "command_topic": topics.command("sample"),
                     "payload_press": json.dumps({"class": name}),
                     "icon": "mdi:camera",
                 })
             )  # fmt: skip
-    return messages
+    return found
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def entity_messages(device: DiscoveryDevice) -> list[DiscoveryMessage]:
+    """The entity form: one config per entity."""
+    node = node_id(device.topics)
+    base = {
+        **_shared(device),
+        "device": _device(device, node),
+        "origin": {"name": MANUFACTURER, "sw_version": device.version},
+    }
+    return [
+        DiscoveryMessage(
+            config_topic(device.prefix, c.platform, node, c.object_id),
+            _json({**base, **c.config, "unique_id": f"{node}_{c.object_id}"}),
+        )
+        for c in components(device)
+    ]
+
+
+def device_message(
+    device: DiscoveryDevice, removed: Mapping[str, str] | None = None
+) -> DiscoveryMessage:
+    """The device form: one config with every entity as a component; ``removed`` (object id ->
+    platform) are components announced before that Home Assistant is to remove."""
+    node = node_id(device.topics)
+    parts: dict[str, dict[str, Any]] = {
+        c.object_id: {"platform": c.platform, **c.config, "unique_id": f"{node}_{c.object_id}"}
+        for c in components(device)
+    }
+    for object_id, platform in sorted((removed or {}).items()):
+        parts.setdefault(object_id, {"platform": platform})
+    document = {
+        "device": _device(device, node),
+        "origin": {"name": MANUFACTURER, "sw_version": device.version},
+        **_shared(device),
+        "components": parts,
+    }
+    return DiscoveryMessage(device_topic(device.prefix, device.topics), _json(document))
+
+
+def discovery_messages(
+    device: DiscoveryDevice, form: Form = "entity", removed: Mapping[str, str] | None = None
+) -> list[DiscoveryMessage]:
+    """What to publish (retained) to announce ``device`` in ``form``."""
+    if form == "device":
+        return [device_message(device, removed)]
+    return entity_messages(device)
+
+
+def announced_components(payload: bytes) -> dict[str, str]:
+    """The components (object id -> platform) a device-form config announces, leaving out the
+    ones it removes (nothing but a platform); nothing for an empty or unreadable payload."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return {}
+    parts = document.get("components", document.get("cmps")) if isinstance(document, dict) else None
+    if not isinstance(parts, dict):
+        return {}
+    found = {}
+    for object_id, part in parts.items():
+        platform = part.get("platform", part.get("p")) if isinstance(part, dict) else None
+        if isinstance(platform, str) and set(part) - {"platform", "p"}:
+            found[object_id] = platform
+    return found
 
 
 def stale_topics(announced: Iterable[str], current: Iterable[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""MQTT API v1 payloads: events to JSON bytes, field names exactly as documented."""
+"""MQTT API v1 payloads: events to JSON bytes, field names exactly as documented; pictures to
+JPEG bytes of a bounded size."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
+from ..images import bounded_jpeg
+
+# The pictures (<root>/picture/...): at most this many pixels square, this JPEG quality, and
+# never more bytes than this (retained messages stay small on the broker and in Home Assistant).
+PICTURE_SIDE = 224
+PICTURE_QUALITY = 80
+PICTURE_MAX_BYTES = 32 * 1024
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
@@ -59,6 +69,26 @@ def prediction_payload(event: PredictionEvent) -> bytes:
             "closest": event.closest,
         }
     )
+
+
+def class_change_payload(event: PredictionEvent) -> bytes:
+    """`<root>/class_change`: the newly announced class, the one before, and its confidence."""
+    return _dumps(
+        {
+            "class": event.class_name,
+            "previous": event.previous,
+            "known": event.known,
+            "confidence": round(float(event.confidence), 6),
+            "ts": round(event.ts, 6),
+            "frame": event.frame,
+        }
+    )
+
+
+def picture_payload(view: np.ndarray) -> bytes:
+    """`<root>/picture/...`: a JPEG of the model's view (PICTURE_SIDE, PICTURE_QUALITY, at most
+    PICTURE_MAX_BYTES)."""
+    return bounded_jpeg(view, PICTURE_SIDE, PICTURE_QUALITY, PICTURE_MAX_BYTES)
 
 
 def loss_payload(event: LossEvent) -> bytes:

@@ -37,6 +37,26 @@ class Topics:
         return f"{self.root}/sample"
 
     @property
+    def class_change(self) -> str:
+        """The announced class changed (an event, not retained)."""
+        return f"{self.root}/class_change"
+
+    @property
+    def class_change_picture(self) -> str:
+        """JPEG of the model's view when the announced class last changed, retained."""
+        return f"{self.root}/picture/class_change"
+
+    @property
+    def sample_picture(self) -> str:
+        """JPEG of the model's view of the last sample, retained."""
+        return f"{self.root}/picture/sample"
+
+    @property
+    def pictures(self) -> tuple[str, ...]:
+        """Every picture topic."""
+        return (self.class_change_picture, self.sample_picture)
+
+    @property
     def metrics(self) -> str:
         """Validation estimates, retained."""
         return f"{self.root}/metrics"

@@ -39,7 +39,7 @@ def sample(engine: Engine, command: Command) -> dict[str, Any]:
     jpeg = None
     if crop is not None and store.store_images:
         jpeg = encode_image(crop, "JPEG", CROP_QUALITY)
-    return engine.add_sample(class_name, bottleneck, jpeg, command.source)
+    return engine.add_sample(class_name, bottleneck, jpeg, command.source, view=crop)
 
 
 def listing(engine: Engine, command: Command) -> dict[str, Any]:
