@@ -92,6 +92,7 @@ class StateStore:
         self._model: LoadableModel | None = None
         self._damaged: dict[int, str] = {}  # found while reading, not yet set aside
         self._damaged_lock = threading.Lock()
+        self.loads = 0  # how often the state was (re)loaded: followers (the fleet) reread it
 
     # --- the folder -----------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class StateStore:
         commit of another process during the load is noticed afterwards, never swallowed."""
         db = self._db()
         self._data_version = db.data_version
+        self.loads += 1
         warnings: list[str] = []
         slots = fit_classes(db, model, self.configured_classes, warnings)
         model.set_classes(slots)
@@ -280,6 +282,17 @@ class StateStore:
                 raise
             self.write_error = None
             return result
+
+    def write(self, what: str, action: Callable[[StateDatabase], Any]) -> Any:
+        """Run ``action`` on the database under the store's lock (the caller opens its
+        transactions); a write that fails raises StateWriteError and is reported as ``what``
+        failing (the fleet's tables)."""
+        return self._write(what, action)
+
+    def read(self, action: Callable[[StateDatabase], Any]) -> Any:
+        """Run ``action`` on the database under the store's lock (reads only)."""
+        with self.lock:
+            return action(self._db())
 
     def add_sample(
         self, slot: int, bottleneck: np.ndarray, source: str, created: float, jpeg: bytes | None
