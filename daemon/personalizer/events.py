@@ -43,6 +43,7 @@ class StatusReport:
     needs_training: bool = False  # the samples changed since the head was trained
     last_cycle: Mapping[str, object] | None = None  # how the last training cycle ended
     region: Sequence[float] | None = None  # [x, y, w, h] of the frame the model sees (None: all)
+    fleet: Mapping[str, object] | None = None  # the fleet group's part (None: in no group)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class SampleEvent:
 
     class_name: str
     count: int
-    source: str  # "button" | "mqtt"
+    source: str  # "button" | "mqtt" | "web" | "fleet"
     ts: float
 
 

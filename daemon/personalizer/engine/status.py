@@ -51,6 +51,8 @@ class StatusBoard:
         self._warnings: tuple[str, ...] = ()
         self._progress: str | None = None
         self._last_loss: float | None = None
+        # The fleet's part of the report (fleet/fleet.py), from any thread; None: no group.
+        self.fleet: Callable[[], dict[str, object]] | None = None
 
     @property
     def camera(self) -> CameraStatus:
@@ -92,6 +94,7 @@ class StatusBoard:
             needs_training=model.needs_training,
             last_cycle=_cycle(src.last_cycle()),
             region=src.region(),
+            fleet=self.fleet() if self.fleet is not None else None,
         )
 
     def publish(self) -> None:

@@ -40,6 +40,7 @@ def status_payload(report: StatusReport) -> bytes:
             "needs_training": report.needs_training,
             "last_cycle": None if report.last_cycle is None else dict(report.last_cycle),
             "region": None if report.region is None else list(report.region),
+            **({} if report.fleet is None else {"fleet": dict(report.fleet)}),
         }
     )
 

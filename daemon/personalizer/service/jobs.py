@@ -3,7 +3,9 @@
 Producers (paho's network thread, gpiozero's pin threads, the web server's loop) only queue a
 job, never do the work; the command thread takes jobs one by one (:meth:`CommandQueue.next`),
 parses what came raw from MQTT, runs it through the engine and sends the result back to whoever
-asked. A full queue, or a service that stops, refuses at once with a reason.
+asked. A full queue, or a service that stops, refuses at once with a reason. Parts of the
+service that must change the state in the command thread (the fleet taking the group's samples)
+queue a *task* (:meth:`CommandQueue.put_task`): a function run in its turn, between commands.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ Reply = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class Job:
-    """One queued command: raw from MQTT (`name` + `payload`) or already typed (`command`)."""
+    """One queued command: raw from MQTT (`name` + `payload`) or already typed (`command`);
+    or a task of the service's own (`task`), which is run as it is."""
 
     name: str
     payload: bytes | None
     command: Command | None
     reply: Reply | None
+    task: Callable[[], None] | None = None
 
 
 class CommandQueue:
@@ -62,6 +66,17 @@ class CommandQueue:
             job.reply(reply(None, error=reason))
         return False
 
+    def put_task(self, task: Callable[[], None]) -> bool:
+        """Queue ``task`` to run in the command thread; False when the queue is full or the
+        service stops (the caller asks again later)."""
+        if self._stop.is_set():
+            return False
+        try:
+            self._jobs.put_nowait(Job("(task)", None, None, None, task))
+            return True
+        except queue.Full:
+            return False
+
     def next(self, timeout: float) -> Job | None:
         """The next job, waiting up to ``timeout`` seconds (None: none came)."""
         try:
@@ -71,6 +86,12 @@ class CommandQueue:
 
     def run(self, job: Job) -> None:
         """Carry ``job`` out and send its result (never raises)."""
+        if job.task is not None:
+            try:
+                job.task()
+            except Exception:
+                log.exception("a task of the command thread failed")
+            return
         request_id = None
         try:
             command = job.command
