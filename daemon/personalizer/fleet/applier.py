@@ -341,6 +341,12 @@ class Applier:
             ledger.unstored(uid)
         for sample_id, name in batch.moves.values():
             model.relabel_sample(sample_id, name)
+        if batch.deletes or batch.moves:
+            log.info(
+                "fleet: the group deleted %d and moved %d sample(s) of this board",
+                len(batch.deletes),
+                len(batch.moves),
+            )
         if inserts or batch.deletes or batch.moves:
             self._changed_at = self._changed_at or time.monotonic()
         if inserts:
@@ -356,9 +362,9 @@ class Applier:
             )
 
     def settle(self, burst_over: bool) -> bool:
-        """After samples changed: the open-set test, imprinting and the status, once the burst
-        is over (or a second after the last time, so a long catch-up shows progress).
-        Returns whether samples changed."""
+        """After samples changed: the open-set test and imprinting, once the burst is over (or
+        a second after the last time, so a long catch-up shows progress). Returns whether
+        samples changed (then the caller announces the status)."""
         if self._changed_at is None:
             return False
         if not burst_over and time.monotonic() - self._last_changed_run < 1.0:
@@ -366,5 +372,4 @@ class Applier:
         self._changed_at = None
         self._last_changed_run = time.monotonic()
         self.engine.samples_changed()
-        self.engine.status.publish()
         return True

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TURN_SECONDS = 0.15  # the longest the group's records hold the command thread in one turn
+TRIM_INTERVAL = 10.0  # seconds between checks of the ledger's limits
 Schedule = Callable[[Callable[[], None]], bool]  # queue a task for the command thread
 
 
@@ -73,6 +74,7 @@ class Fleet:
         self._reconnected = threading.Event()
         self._opened = False
         self._train_due: float | None = None
+        self._trimmed = 0.0
         self._boards: set[str] = set()
         self._snapshot: dict[str, Any] = {}
         self._joined: dict[str, Any] | None = None
@@ -141,7 +143,9 @@ class Fleet:
         self._schedule()
 
     def _acknowledged(self) -> None:
-        self._schedule()
+        # Any message's acknowledgement (predictions too): only records on their way matter.
+        if self.sharing.on_its_way():
+            self._schedule()
 
     def _schedule(self) -> None:
         if self._opened and not self._scheduled.is_set():
@@ -172,7 +176,7 @@ class Fleet:
         self.applier.tombstones_due = []
         caught_up = len(self.inbox) == 0
         if self.applier.settle(burst_over=caught_up):
-            self._refresh_status()
+            self._announce()
         if self.applier.new_samples and self.config.train:
             self._train_due = time.monotonic() + self.config.train_delay
         if self.inbox.caught_up_after_overflow():
@@ -183,11 +187,9 @@ class Fleet:
             for pattern in self.topics.subscriptions:
                 self.transport.subscribe(pattern, self.receive)
         more = self.sharing.publish()
-        if not caught_up or self.sharing.waiting() or (more and self._room_to_send()):
-            self._schedule()
-
-    def _room_to_send(self) -> bool:
-        return len(self.sharing._inflight) < 32  # noqa: SLF001  a window of sharing's own
+        self._duties()
+        if not caught_up or self.sharing.waiting() or (more and self.sharing.room()):
+            self._schedule()  # (a full window: the acknowledgements call for the next turn)
 
     def _take(self, arrival: Arrival) -> None:
         parsed = self.topics.parse(arrival.topic)
@@ -216,20 +218,31 @@ class Fleet:
             self.applier.refuse(arrival.topic, str(exc))
 
     def idle(self) -> None:
-        """The command loop's idle time: training when due, the ledger's limits, a turn when
-        one could not be queued."""
+        """The command loop's idle time: a turn when one could not be queued, the open-set
+        test after a burst, and the duties of :meth:`_duties`."""
         if not self._opened:
             return
-        if len(self.inbox) or self.sharing.waiting():
+        if len(self.inbox) or self.sharing.waiting() or self.sharing.on_its_way():
             self._schedule()
         if self.applier.settle(burst_over=True):
-            self._refresh_status()
-        self._trim()
+            self._announce()
+        self._duties()
+        self._refresh_status()
+
+    def _duties(self) -> None:
+        """What is due by time (after a turn, and when the command thread is idle): the
+        training cycle new samples asked for, and trimming the ledger to its limits."""
         due = self._train_due
-        if due is not None and time.monotonic() >= due:
+        if due is not None and time.monotonic() >= due and self.inbox_quiet():
             self._train_due = None
             self._train()
-        self._refresh_status()
+        if time.monotonic() - self._trimmed > TRIM_INTERVAL:
+            self._trimmed = time.monotonic()
+            self.trim()
+
+    def inbox_quiet(self) -> bool:
+        """True when no group message waits and no batch is open."""
+        return len(self.inbox) == 0 and self.applier.pending() == 0
 
     def _train(self) -> None:
         trainer = self.engine.trainer
@@ -242,7 +255,8 @@ class Fleet:
         except NoSamplesError:
             pass
 
-    def _trim(self) -> None:
+    def trim(self) -> None:
+        """Forget what is beyond the ledger's limits (oldest first)."""
         ledger = self.ledger
         gone = ledger.to_forget(self.config.max_tombstones, self.config.max_samples)
         if not gone:
@@ -276,6 +290,17 @@ class Fleet:
             },
         }
 
+    def _announce(self) -> None:
+        self._refresh_status()
+        self.engine.status.publish()
+
     def status(self) -> dict[str, Any]:
-        """The fleet's part of the status (any thread)."""
-        return {**self._snapshot, "last_heard": self.inbox.last_heard, "waiting": len(self.inbox)}
+        """The fleet's part of the status (any thread: the counters are read as they are,
+        the rest is the command thread's last snapshot)."""
+        return {
+            **self._snapshot,
+            "samples": len(self.ledger.id_of),
+            "from_others": self.ledger.from_others,
+            "last_heard": self.inbox.last_heard,
+            "waiting": len(self.inbox),
+        }

@@ -227,6 +227,14 @@ class Sharing:
 
     # --- the broker ---------------------------------------------------------------------------
 
+    def on_its_way(self) -> bool:
+        """True while records wait for the broker's acknowledgement (any thread)."""
+        return bool(self._inflight)
+
+    def room(self) -> bool:
+        """True while the window has room for more records."""
+        return len(self._inflight) < WINDOW
+
     def connected(self) -> None:
         """After a (re)connect: what was on its way is sent again, and the classes message."""
         self._inflight.clear()
@@ -235,8 +243,8 @@ class Sharing:
         )
 
     def publish(self) -> bool:
-        """Send what the broker does not have yet, within the window; True while records
-        are on their way or waiting."""
+        """Send what the broker does not have yet, within the window; True when more may be
+        waiting to be sent (the window was full). Acknowledgements call for the next turn."""
         if not self.share:
             return False
         acknowledged = [
@@ -273,7 +281,7 @@ class Sharing:
             if info is None:
                 break  # not connected, or paho's queue is full: later
             self._inflight[uid] = (changed, info)
-        return bool(self._inflight or self._classes_due or len(pending) == room > 0)
+        return bool(self._classes_due or len(pending) == room > 0)
 
     def _payload(self, uid: str, kind: str) -> bytes:
         """The retained message of this board's record ``kind`` of ``uid``."""
