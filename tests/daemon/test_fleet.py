@@ -259,3 +259,17 @@ def test_a_burst_from_the_group_is_taken_in_short_turns(tmp_path, broker, bundle
     # Commands wait at most one turn: each turn stops taking records after TURN_SECONDS (and
     # then stores what it took in one transaction).
     assert len(turns) > 1 and max(turns) < TURN_SECONDS + 0.35, turns
+
+
+@pytest.mark.parametrize("mode", ["share", "follow"])
+def test_a_sample_deleted_before_the_fleet_turn_is_never_shared(tmp_path, broker, bundle, mode):
+    a = fleet_board(tmp_path, broker, bundle, "a", mode=mode)
+    b = fleet_board(tmp_path, broker, bundle, "b")
+    # Both commands run before the fleet's turn (queued behind them) sees either change.
+    taken = a.rig.run("sample", {"class": "cat", "image": photos.variant("cat", 0)})
+    a.rig.run("sample_delete", {"id": taken["sample_id"]})
+    broker.settle()
+    assert b.counts["cat"] == 0
+    assert all(b'"kind":"sample"' not in p for p in broker.under(f"{TOPICS}/a/s/").values())
+    assert a.fleet.status()["samples"] == 0
+    assert [row.deleted for row in a.fleet.ledger.rows.values()] == [True]

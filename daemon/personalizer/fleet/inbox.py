@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 MAX_MESSAGES = 4096
-MAX_BYTES = 48 * 1024 * 1024
+MAX_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -115,60 +115,56 @@ class Sharing:
         return bool(self._changes)
 
     def absorb(self) -> None:
-        """Give the queued local changes their versions and rows (one transaction)."""
+        """Give the queued local changes their versions and rows (one transaction; the
+        ledger's memory follows each change at once, so a later change of the same batch sees
+        it, and is read again from the database when the transaction fails)."""
         changes = []
         while self._changes:
             changes.append(self._changes.popleft())
         if not changes:
             return
-        after: list[Callable[[], None]] = []
         classes: list[ClassRecord] = []
 
         def write(db: StateDatabase) -> None:
             with db.transaction():
                 for change in changes:
-                    self._absorb(db, change, after, classes)
+                    self._absorb(db, change, classes)
                 if self.share:
                     now = time.time()
                     for uid in db.fleet.clear_old_tombstones(self.config.max_tombstones, now):
-                        after.append(lambda uid=uid: self.ledger.outbox.__setitem__(uid, "clear"))
+                        self.ledger.outbox[uid] = "clear"
 
         try:
             self.engine.store.write("recording changes for the fleet", write)
         except OSError as exc:
-            log.error("fleet: %s; the changes are shared after the next restart", exc)
+            log.error(
+                "fleet: %s; the samples taken meanwhile are shared at the next start, and "
+                "the deletions, moves and class changes made meanwhile stay on this board",
+                exc,
+            )
+            self.ledger.reread()
             return
-        for action in after:
-            action()
         if classes:
             self.ledger.add_classes(classes)
             self._classes_due = self.share
 
-    def _absorb(
-        self,
-        db: StateDatabase,
-        change: Change,
-        after: list[Callable[[], None]],
-        classes: list[ClassRecord],
-    ) -> None:
+    def _absorb(self, db: StateDatabase, change: Change, classes: list[ClassRecord]) -> None:
         ledger = self.ledger
         if isinstance(change, SampleTaken):
             uid, version = new_uid(), ledger.clock.next()
             db.fleet.set_uid(change.sample_id, uid, ledger.board)
             row = LedgerRow(uid, ledger.board, change.class_name, *version, deleted=False)
             db.fleet.put(row)
-            self._outbox(db, uid, "sample", after)
-            after.append(
-                lambda: (ledger.remember([row]), ledger.stored(uid, change.sample_id, ledger.board))
-            )
+            ledger.taken(row, change.sample_id)
+            self._outbox(db, uid, "sample")
         elif isinstance(change, SampleDeleted):
             uid = ledger.uid_of.get(change.sample_id)
             if uid is None:
                 return
             row = ledger.deleted_row(uid, ledger.clock.next())
             db.fleet.put(row)
-            self._outbox(db, uid, "deleted", after)
-            after.append(lambda: ledger.gone(row))
+            ledger.gone(row)
+            self._outbox(db, uid, "deleted")
         elif isinstance(change, SampleRelabelled):
             uid = ledger.uid_of.get(change.sample_id)
             known = ledger.rows.get(uid) if uid is not None else None
@@ -177,8 +173,8 @@ class Sharing:
             version = ledger.clock.next()
             row = replace(known, class_name=change.class_name, ts=version[0], author=version[1])
             db.fleet.put(row)
-            self._outbox(db, uid, "sample" if row.origin == ledger.board else "label", after)
-            after.append(lambda: ledger.remember([row]))
+            ledger.remember([row])
+            self._outbox(db, uid, "sample" if row.origin == ledger.board else "label")
         elif isinstance(change, ClassAdded):
             classes.append(ClassRecord(change.name, "active", None, ledger.clock.next()))
         elif isinstance(change, ClassRenamed):
@@ -195,18 +191,14 @@ class Sharing:
                 if model.sample_class(sample_id) is None:
                     row = ledger.deleted_row(uid, version)
                     db.fleet.put(row)
+                    ledger.gone(row)
                     if row.origin == ledger.board:
-                        self._outbox(db, uid, "deleted", after)
-                    after.append(
-                        lambda uid=uid, row=row: (ledger.unstored(uid), ledger.remember([row]))
-                    )
+                        self._outbox(db, uid, "deleted")
 
-    def _outbox(
-        self, db: StateDatabase, uid: str, kind: str, after: list[Callable[[], None]]
-    ) -> None:
+    def _outbox(self, db: StateDatabase, uid: str, kind: str) -> None:
         if self.share:
             db.fleet.outbox_put(uid, kind, time.time())
-            after.append(lambda: self.ledger.outbox.__setitem__(uid, kind))
+            self.ledger.outbox[uid] = kind
 
     def tombstone_own(self, uids: list[tuple[str, Version]]) -> None:
         """Samples this board took were deleted through the group: their records on the broker
