@@ -414,6 +414,13 @@ def metrics_cost(bench: Bench) -> list[Row]:
     return measure_metrics_cost(bench, Row)
 
 
+def fleet_sharing(bench: Bench) -> list[Row]:
+    """Issue 23: 500 samples reaching a fresh board of a fleet; bytes on the wire; the broker."""
+    from tests.bench_fleet import measure_fleet
+
+    return measure_fleet(bench, Row)
+
+
 SECTIONS: list[Section] = [
     predict_latency,
     train_step,
@@ -425,6 +432,7 @@ SECTIONS: list[Section] = [
     float16_samples,
     camera_edge,
     metrics_cost,
+    fleet_sharing,
 ]
 
 
