@@ -273,3 +273,16 @@ def test_a_sample_deleted_before_the_fleet_turn_is_never_shared(tmp_path, broker
     assert all(b'"kind":"sample"' not in p for p in broker.under(f"{TOPICS}/a/s/").values())
     assert a.fleet.status()["samples"] == 0
     assert [row.deleted for row in a.fleet.ledger.rows.values()] == [True]
+
+
+def test_a_reset_on_a_sharing_board_deletes_those_samples_on_every_board(tmp_path, broker, bundle):
+    a = fleet_board(tmp_path, broker, bundle, "a")
+    b = fleet_board(tmp_path, broker, bundle, "b")
+    teach(a, "cat", 2)
+    teach(b, "rocket", 2)
+    a.run("reset", {"class": "rocket"})
+    assert a.counts["rocket"] == b.counts["rocket"] == 0 and b.counts["cat"] == 2
+    b.run("reset", {"all": True})
+    assert sum(a.counts.values()) == sum(b.counts.values()) == 0
+    late = fleet_board(tmp_path, broker, bundle, "late")
+    assert sum(late.counts.values()) == 0
