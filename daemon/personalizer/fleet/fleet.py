@@ -110,8 +110,8 @@ class Fleet:
                 )
         elif published:
             log.info(
-                "fleet: %d sample(s) of this board not yet in group %r (imported, or taken "
-                "while it followed) are published once",
+                "fleet: %d sample(s) of this board not yet in group %r (taken while it "
+                "followed, or imported) are published once",
                 published,
                 group,
             )
@@ -155,11 +155,24 @@ class Fleet:
 
     # --- the command thread -------------------------------------------------------------------
 
+    def _follow_reload(self) -> None:
+        """After `personalizer import` loaded another state: place its samples in the group."""
+        if self.engine.store.loads == self.ledger.loaded:
+            return
+        published, _ = self.ledger.load(self.config.mode == "share", self.config.mode)
+        if published:
+            log.info(
+                "fleet: %d imported sample(s) of this board are published to group %r once",
+                published,
+                self.config.group,
+            )
+            self._schedule()
+        self._refresh_status()
+
     def turn(self) -> None:
         """One turn in the command thread (see the module doc)."""
         self._scheduled.clear()
-        if self.engine.store.loads != self.ledger.loaded:
-            self.ledger.reread()  # `personalizer import` replaced the state
+        self._follow_reload()
         if self._reconnected.is_set():
             self._reconnected.clear()
             self.sharing.connected()
@@ -222,6 +235,7 @@ class Fleet:
         test after a burst, and the duties of :meth:`_duties`."""
         if not self._opened:
             return
+        self._follow_reload()
         if len(self.inbox) or self.sharing.waiting() or self.sharing.on_its_way():
             self._schedule()
         if self.applier.settle(burst_over=True):

@@ -58,7 +58,9 @@ class Ledger:
         """Read the tables, and give every sample row its place: an id across boards, a row
         of its label, and (``share``) a record of this board's own samples to publish.
         Returns how many own samples are to be published now, and whether the board joined
-        the group just now (its first start in it)."""
+        the group just now (its first start in it). The join is recorded (``joined``): when,
+        in which mode, and how many of the board's earlier samples it published then; so is
+        a following board that starts sharing."""
         db_group = self.store.read(lambda db: db.meta(GROUP))
         joined = db_group != self.group
         if joined and db_group:
@@ -69,14 +71,13 @@ class Ledger:
                 self.group,
             )
             self.store.write("switching the fleet group", lambda db: _forget_group(db))
+        before = self.joined
         published = self.store.write("placing the samples in the fleet", self._place_rows(share))
         self.reread()
-        if joined or published:
+        if joined or (before is not None and before.get("mode") != mode):
             info = {"group": self.group, "mode": mode, "published": published, "ts": time.time()}
-            self.store.write(
-                "recording the fleet group",
-                lambda db: db.set_meta({GROUP: self.group, JOINED: info}),
-            )
+            meta = {GROUP: self.group, JOINED: info}
+            self.store.write("recording the fleet group", lambda db: db.set_meta(meta))
         return published, joined
 
     def _place_rows(self, share: bool) -> Callable[[StateDatabase], int]:
