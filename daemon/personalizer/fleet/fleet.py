@@ -56,7 +56,6 @@ class Fleet:
         engine: Engine,
         transport: FleetTransport,
         schedule: Schedule,
-        prefix_topics: FleetTopics | None = None,
         max_image_pixels: int = 4096 * 4096,
     ) -> None:
         """The fleet of ``engine``'s board; ``schedule`` queues a turn in the command thread.
@@ -65,7 +64,7 @@ class Fleet:
         self.engine = engine
         self.transport = transport
         self._schedule_task = schedule
-        self.topics = prefix_topics or FleetTopics(config.topic_prefix, config.group, config.board)
+        self.topics = FleetTopics(config.topic_prefix, config.group, config.board)
         self.ledger = Ledger(engine.store, config.board, config.group)
         self.inbox = Inbox(config.max_payload_bytes)
         self.applier = Applier(engine, self.ledger, config, max_image_pixels)
@@ -229,6 +228,13 @@ class Fleet:
                 self.applier.take(read_sample_topic(arrival.topic, board, uid, arrival.payload))
         except RecordError as exc:
             self.applier.refuse(arrival.topic, str(exc))
+        except Exception as exc:  # whatever a message does, the board goes on with the next
+            log.exception("fleet: taking the group message on %s failed", arrival.topic)
+            self.applier.refuse(
+                arrival.topic,
+                f"the group message on {arrival.topic} could not be taken ({exc}); please "
+                "report it with the log",
+            )
 
     def idle(self) -> None:
         """The command loop's idle time: a turn when one could not be queued, the open-set
