@@ -328,3 +328,18 @@ def test_a_board_name_that_cannot_be_a_topic_level_and_a_share_without_images_ar
     )
     assert follow.fleet.board == follow.mqtt.client_id
     assert "fleet shop (follow, as " in follow.summary()
+
+
+def test_an_inbox_that_overflowed_asks_the_broker_again_and_misses_nothing(tmp_path, hub, bundle):
+    from personalizer.fleet.inbox import Inbox
+    from tests.support.bad_fleet_messages import good_sample
+
+    uids = [f"{i:032x}" for i in range(1, 31)]
+    for uid in uids:
+        hub.publish("x", f"{TOPICS}/x/s/{uid}", good_sample(uid=uid))
+    board = fleet_board(tmp_path, hub, bundle, "b", connect=False)
+    board.fleet.inbox = Inbox(board.fleet.config.max_payload_bytes, max_messages=8)
+    board.client.connect()  # 30 retained messages at once: 22 do not fit
+    hub.settle()
+    assert board.counts["cat"] == 30
+    assert board.client.received > 30 * len(good_sample()), "the broker sent them again"

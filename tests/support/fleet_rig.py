@@ -93,6 +93,14 @@ class BrokerClient:
                 self.received += len(payload)
                 handler(topic, payload)
 
+    def fetch_retained(self, topics: list[str]) -> None:
+        """The retained messages of exactly ``topics``, again."""
+        if not self.connected:
+            return
+        for topic in topics:
+            if topic in self.broker.retained:
+                self.deliver(topic, self.broker.retained[topic])
+
     def add_connect_listener(self, listener: Callable[[], None]) -> None:
         """Called at each connect."""
         self.connect_listeners.append(listener)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TURN_SECONDS = 0.15  # the longest the group's records hold the command thread in one turn
 TRIM_INTERVAL = 10.0  # seconds between checks of the ledger's limits
+MAX_BOARDS = 1000  # board names remembered for the status
 Schedule = Callable[[Callable[[], None]], bool]  # queue a task for the command thread
 
 
@@ -191,13 +192,19 @@ class Fleet:
             self._announce()
         if self.applier.new_samples and self.config.train:
             self._train_due = time.monotonic() + self.config.train_delay
-        if self.inbox.caught_up_after_overflow():
+        dropped = self.inbox.dropped()
+        if dropped is not None:
+            topics, everything = dropped
             log.warning(
-                "fleet: the group's messages came faster than this board took them and some "
-                "were dropped; asking the broker for them again"
+                "fleet: the group's messages came faster than this board took them and %s "
+                "were dropped; asking the broker for them again",
+                "very many" if everything else len(topics),
             )
-            for pattern in self.topics.subscriptions:
-                self.transport.subscribe(pattern, self.receive)
+            if everything:
+                for pattern in self.topics.subscriptions:
+                    self.transport.subscribe(pattern, self.receive)
+            else:
+                self.transport.fetch_retained(topics)
         more = self.sharing.publish()
         self._duties()
         if not caught_up or self.sharing.waiting() or (more and self.sharing.room()):
@@ -208,7 +215,8 @@ class Fleet:
         if parsed is None:
             return
         board, kind, uid = parsed
-        self._boards.add(board)
+        if len(self._boards) < MAX_BOARDS:
+            self._boards.add(board)
         if arrival.payload is None:
             self.applier.refuse(
                 arrival.topic,

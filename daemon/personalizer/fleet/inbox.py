@@ -3,9 +3,9 @@
 paho's thread only appends (:meth:`Inbox.put`); the command thread takes them in order
 (:meth:`Inbox.take`). The inbox is bounded in messages and bytes: the broker sends every retained
 message of the group at each (re)connect, which can be far more than a board takes in a
-moment. A message that does not fit is dropped and the inbox remembers it overflowed; once the
-command thread has caught up, the fleet subscribes again and the broker sends the retained
-messages again (those already taken are skipped cheaply). A message over the size limit is
+moment. A message that does not fit is dropped and only its topic is remembered; once the
+command thread has caught up, the fleet asks the broker for the retained messages of exactly
+those topics (or, after very many, of the whole group) again. A message over the size limit is
 never kept: only its topic and size, so the command thread can say it was refused.
 
 Threads: ``_lock`` is a leaf (nothing else is taken while it is held).
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 MAX_MESSAGES = 4096
 MAX_BYTES = 32 * 1024 * 1024
+MAX_DROPPED = 20_000  # topics of dropped messages remembered; beyond, the whole group is asked
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Inbox:
         self._lock = threading.Lock()
         self._items: deque[Arrival] = deque()
         self._bytes = 0
-        self._overflowed = False
+        self._dropped: set[str] = set()
+        self._dropped_too_many = False
         self.last_heard: float | None = None  # when a message of another board last came
 
     def put(self, topic: str, payload: bytes, from_other_board: bool) -> bool:
@@ -56,7 +58,10 @@ class Inbox:
             if from_other_board:
                 self.last_heard = time.time()
             if len(self._items) >= self._max_messages or self._bytes + cost > self._max_bytes:
-                self._overflowed = True
+                if len(self._dropped) < MAX_DROPPED:
+                    self._dropped.add(topic)
+                else:
+                    self._dropped_too_many = True
                 return False
             self._items.append(Arrival(topic, kept, size))
             self._bytes += cost
@@ -75,11 +80,13 @@ class Inbox:
         with self._lock:
             return len(self._items)
 
-    def caught_up_after_overflow(self) -> bool:
-        """True (once) when the inbox is empty after it had to drop messages: time to ask the
-        broker for the retained messages again."""
+    def dropped(self) -> tuple[list[str], bool] | None:
+        """Once the inbox is empty after it had to drop messages: the topics dropped, and
+        whether there were more than could be remembered (then the whole group is to be asked
+        for again). None otherwise, and after it was said once."""
         with self._lock:
-            if self._overflowed and not self._items:
-                self._overflowed = False
-                return True
-            return False
+            if self._items or not (self._dropped or self._dropped_too_many):
+                return None
+            topics, everything = sorted(self._dropped), self._dropped_too_many
+            self._dropped, self._dropped_too_many = set(), False
+            return topics, everything

@@ -68,6 +68,10 @@ class FleetTransport(Protocol):
         """Receive ``pattern``'s messages from now on (and its retained ones again)."""
         ...
 
+    def fetch_retained(self, topics: list[str]) -> None:
+        """Have the broker send the retained messages of exactly ``topics`` again."""
+        ...
+
     def add_connect_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every (re)connect."""
         ...

@@ -334,6 +334,18 @@ class MqttClient:
         if self.connected:
             self._client.subscribe(pattern, qos=1)
 
+    def fetch_retained(self, topics: Sequence[str], chunk: int = 100) -> None:
+        """Have the broker send the retained messages of exactly ``topics`` again (to the
+        handler of the subscription they belong to): each is subscribed to and unsubscribed
+        from at once; the broker sends a topic's retained message when it takes the
+        subscription. Nothing while disconnected (a reconnect sends them all anyway)."""
+        if not self.connected:
+            return
+        for start in range(0, len(topics), chunk):
+            part = list(topics[start : start + chunk])
+            self._client.subscribe([(topic, 1) for topic in part])
+            self._client.unsubscribe(part)
+
     def add_connect_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every (re)connect, in paho's network thread (only queue)."""
         self._connect_listeners.append(listener)
