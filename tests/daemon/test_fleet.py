@@ -343,3 +343,19 @@ def test_an_inbox_that_overflowed_asks_the_broker_again_and_misses_nothing(tmp_p
     hub.settle()
     assert board.counts["cat"] == 30
     assert board.client.received > 30 * len(good_sample()), "the broker sent them again"
+
+
+def test_versions_order_changes_even_when_a_clock_lags(caplog):
+    from personalizer.fleet.clock import FleetClock
+
+    clock = FleetClock("slow", now=lambda: 1_700_000_000.0)
+    first = clock.next()
+    clock.heard((1_800_000_000.0, "fast"))  # a board whose clock is years ahead
+    assert clock.next() == (first[0] + 0.001, "slow"), "a version too far ahead drags nothing"
+    clock.heard((1_700_000_300.0, "fast"))
+    later = clock.next()
+    assert later > (1_700_000_300.0, "fast"), "made after hearing it: ordered after it"
+    assert (5.0, "b") > (5.0, "a"), "a tie goes to the greater board name"
+    unset = FleetClock("new", now=lambda: 86_400.0)
+    assert unset.next()[0] == 86_400.0
+    assert "clock says 1970-01-02" in caplog.text

@@ -20,13 +20,17 @@ record with the greatest version says whether it is there, was renamed or remove
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from .records import Version
 
+log = logging.getLogger(__name__)
+
 STEP = 0.001  # seconds between two versions of one board
 MAX_AHEAD = 600.0  # seconds a heard version may be ahead of this board's clock and still count
+UNSET = 1e9  # a clock before 2001 was never set (a board without a clock battery, before NTP)
 
 
 class FleetClock:
@@ -37,6 +41,7 @@ class FleetClock:
         self.board = board
         self._now = now
         self._last = last
+        self._warned = False
 
     def heard(self, version: Version) -> None:
         """A version from the group: later changes here are ordered after it."""
@@ -46,5 +51,13 @@ class FleetClock:
 
     def next(self) -> Version:
         """The version of a change made now."""
-        self._last = max(self._now(), self._last + STEP)
+        now = self._now()
+        if now < UNSET and not self._warned:
+            self._warned = True
+            log.warning(
+                "fleet: this board's clock says %s, so its changes lose against those of the "
+                "other boards until it has heard newer ones; set its time (NTP)",
+                time.strftime("%Y-%m-%d", time.gmtime(now)),
+            )
+        self._last = max(now, self._last + STEP)
         return (self._last, self.board)

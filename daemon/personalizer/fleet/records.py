@@ -39,7 +39,6 @@ MAX_CLASS_RECORDS = 64  # class changes one board keeps on the broker
 MAX_CLASSES_BYTES = 32 * 1024
 UID = re.compile(r"[0-9a-f]{32}")
 STATES = ("active", "renamed", "removed")
-EARLIEST = 1e9  # 2001: a version time before this is a clock that was never set
 LATEST = 1e11  # year 5138: later is not a time
 
 
@@ -164,11 +163,8 @@ def _field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], where:
 
 def _time(doc: dict[str, Any], name: str, where: _Where) -> float:
     value = float(_field(doc, name, (int, float), where))
-    if not math.isfinite(value) or not EARLIEST <= value <= LATEST:
-        raise RecordError(
-            f'{where} cannot be used: "{name}" = {value!r} is not a time (Unix seconds); the '
-            "board that sent it has no clock set: set its time (NTP) and take the sample again"
-        )
+    if not math.isfinite(value) or not 0 <= value <= LATEST:
+        raise RecordError(where.fix(f'"{name}" = {value!r} is not a time in Unix seconds'))
     return value
 
 
