@@ -359,3 +359,19 @@ def test_versions_order_changes_even_when_a_clock_lags(caplog):
     unset = FleetClock("new", now=lambda: 86_400.0)
     assert unset.next()[0] == 86_400.0
     assert "clock says 1970-01-02" in caplog.text
+
+
+def test_a_sample_taken_in_a_class_after_it_was_renamed_elsewhere_stays_in_it(
+    tmp_path, hub, bundle
+):
+    a = fleet_board(tmp_path, hub, bundle, "a")
+    b = fleet_board(tmp_path, hub, bundle, "b")
+    a.run("class", {"remove": "astronaut"})  # a free class slot on every board
+    teach(a, "cat", 2)
+    b.client.disconnect()
+    a.run("class", {"rename": "cat", "to": "kitty"})
+    teach(b, "cat", 1, first=5)  # b has not heard of the rename: a new cat
+    b.client.connect()
+    hub.settle()
+    assert a.counts == b.counts
+    assert b.counts["kitty"] == 2 and b.counts["cat"] == 1

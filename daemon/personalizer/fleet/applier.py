@@ -268,12 +268,12 @@ class Applier:
             if uid is not None:
                 placed = self.ledger.label(uid)
                 targets[uid] = None if placed is None else placed[0]
-        moving = {t for t in targets.values() if t != name}
         latest = self.ledger.classes.latest(name)
         stays = latest is not None and latest.state == "active"
-        whole = len(targets) == len(members) and not stays
-        if whole and len(moving) == 1 and None not in moving:
-            target = next(iter(moving))
+        destinations = set(targets.values())
+        whole = len(targets) == len(members) and len(destinations) == 1 and not stays
+        if whole and None not in destinations and name not in destinations:
+            target = next(iter(destinations))
             if target not in model.classes:  # a plain rename: what the head learnt stays
                 self._class_command({"rename": name, "to": target})
                 return
