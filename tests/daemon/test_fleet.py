@@ -371,3 +371,21 @@ def test_a_sample_taken_in_a_class_after_it_was_renamed_elsewhere_stays_in_it(
     hub.settle()
     assert a.counts == b.counts
     assert b.counts["kitty"] == 2 and b.counts["cat"] == 1
+
+
+def test_a_fleet_that_cannot_write_its_state_at_start_leaves_the_board_running(
+    tmp_path, hub, bundle, monkeypatch
+):
+    from personalizer.errors import StateWriteError
+    from personalizer.fleet.ledger import Ledger
+
+    def full_disk(self, share, mode):
+        raise StateWriteError("writing the state database failed (No space left on device)")
+
+    monkeypatch.setattr(Ledger, "load", full_disk)
+    board = fleet_board(tmp_path, hub, bundle, "b")
+    assert (
+        "group 'shop' is off until the next start" in board.rig.engine.status.report().warnings[0]
+    )
+    assert board.run("sample", {"class": "cat", "image": photos.variant("cat", 0)})["count"] == 1
+    assert hub.published == []

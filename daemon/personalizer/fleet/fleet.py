@@ -90,8 +90,17 @@ class Fleet:
         before the command thread runs). Says in the log whether this board's earlier
         samples are published now."""
         share = self.config.mode == "share"
-        published, joined = self.ledger.load(share, self.config.mode)
         board, group = self.config.board, self.config.group
+        try:
+            published, joined = self.ledger.load(share, self.config.mode)
+        except OSError as exc:  # the state cannot be written (a full disk): the board runs on
+            warning = (
+                f"fleet: group {group!r} is off until the next start: {exc}; free some space "
+                "on the state folder's disk, then restart"
+            )
+            log.error("%s", warning)
+            self.engine.status.warn(warning)
+            return
         if joined:
             if share:
                 log.info(
