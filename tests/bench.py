@@ -459,6 +459,13 @@ def open_set_cost(bench: Bench) -> list[Row]:
     ]
 
 
+def fleet_sharing(bench: Bench) -> list[Row]:
+    """Issue 23: 500 samples reaching a fresh board of a fleet; bytes on the wire; the broker."""
+    from tests.bench_fleet import measure_fleet
+
+    return measure_fleet(bench, Row)
+
+
 SECTIONS: list[Section] = [
     predict_latency,
     train_step,
@@ -473,6 +480,7 @@ SECTIONS: list[Section] = [
     stream_decode_cost,
     stream_frame_age,
     open_set_cost,
+    fleet_sharing,
 ]
 
 

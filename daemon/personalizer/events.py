@@ -48,6 +48,7 @@ class StatusReport:
     region: Sequence[float] | None = None  # [x, y, w, h] of the frame the model sees (None: all)
     variety: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # per class
     review_pending: int = 0  # frames kept for review, waiting for a label
+    fleet: Mapping[str, object] | None = None  # the fleet group's part (None: in no group)
 
 
 @dataclass(frozen=True)

@@ -371,3 +371,29 @@ def test_switching_the_discovery_form_clears_the_old_form_before_announcing_the_
         seen = _discovery_since(watch, mark, node)
         assert seen[0] == (device_topic, b"")  # cleared before any entity is announced
         assert {t for t, p in seen[1:] if p} == entities
+
+
+def test_other_parts_receive_their_subscriptions_and_can_ask_for_retained_messages_again(
+    broker, make_client
+):
+    received: list[tuple[str, bytes]] = []
+    connects: list[int] = []
+    client = make_client("t/parts")
+    client.subscribe("g/+/s/+", lambda topic, payload: received.append((topic, payload)))
+    client.add_connect_listener(lambda: connects.append(1))
+    client.start()
+    assert client.wait_connected(10)
+    wait_until(lambda: connects, 5, "the connect listener")
+    for i in range(3):
+        info = client.publish_retained(f"g/x/s/{i}", f"m{i}".encode())
+        assert info is not None
+        info.wait_for_publish(5)
+    wait_until(lambda: len(received) == 3, 5, "the three records, live")
+    client.fetch_retained(["g/x/s/1", "g/x/s/2"])
+    wait_until(lambda: len(received) == 5, 5, "two retained records again")
+    assert sorted(received[3:]) == [("g/x/s/1", b"m1"), ("g/x/s/2", b"m2")]
+    client.publish_retained("g/x/s/1", b"").wait_for_publish(5)  # cleared
+    wait_until(lambda: len(received) == 6, 5, "the clearing message")
+    with MqttWatch(broker.host, broker.port, "g") as late:
+        wait_until(lambda: len(late.messages) == 2, 5, "the two records still retained")
+    assert received[-1] == ("g/x/s/1", b"")

@@ -3,7 +3,10 @@
 Each broker gets its own generated config (listener on 127.0.0.1, no persistence) in a temporary
 folder; `stop()` and `start()` again keep the same port, so a test can take the broker away from a
 running daemon and bring it back. Access is anonymous unless `users` is given (then a
-`password_file` made with mosquitto_passwd and `allow_anonymous false`); `tls` serves TLS only.
+`password_file` made with mosquitto_passwd and `allow_anonymous false`, and `acl` lines when
+given); `tls` serves TLS only. `persistence` keeps retained messages in the folder across a
+stop and start (mosquitto writes them at a clean stop); `bridge_to` joins this broker to
+another one for `bridge_topics` in both directions, as a mosquitto bridge between two sites.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ class Broker:
         message_size_limit: int = 0,
         users: dict[str, str] | None = None,
         tls: ServerCertificate | None = None,
+        persistence: bool = False,
+        bridge_to: Broker | None = None,
+        bridge_topics: tuple[str, ...] = (),
+        acl: tuple[str, ...] = (),
     ) -> None:
         self.binary = find_mosquitto()
         self.host = "127.0.0.1"
@@ -70,8 +77,13 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {self._password_file(users)}"]
         else:
             lines.append("allow_anonymous true")
+        if acl:
+            (self.folder / "acl").write_text("\n".join(acl) + "\n")
+            lines.append(f"acl_file {self.folder / 'acl'}")
+        if persistence:
+            lines += ["persistence true", f"persistence_location {self.folder}/"]
         lines += [
-            "persistence false",
+            "persistence false" if not persistence else "autosave_interval 60",
             # Without it, Nagle's algorithm and delayed ACKs add ~40 ms to every small message
             # the broker forwards (a command, its result): a command round trip took ~90 ms.
             "set_tcp_nodelay true",
@@ -81,6 +93,13 @@ class Broker:
         ]
         if message_size_limit:
             lines.append(f"message_size_limit {message_size_limit}")
+        if bridge_to is not None:  # bridge options last: they belong to their `connection`
+            lines += [
+                f"connection to-{bridge_to.port}",
+                f"address {bridge_to.host}:{bridge_to.port}",
+                *(f"topic {topic} both 1" for topic in bridge_topics),
+                "restart_timeout 1 2",
+            ]
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -166,7 +166,9 @@ class SamplesPayload(Payload):
 
     payload: ClassVar[str] = '`{}`, optionally `"class"`, `"offset"` (0), `"limit"` (1-500, 100)'
     answer: ClassVar[str] = (
-        "`samples` (`id`, `class`, `source`, `ts`, `image`), `total`, `offset`, `limit`, `counts`"
+        "`samples` (`id`, `class`, `source` (`fleet`: from another board of the group), "
+        "`origin` (the board that took it, with a fleet), `ts`, `image`), `total`, `offset`, "
+        "`limit`, `counts`"
     )
     short: ClassVar[str] = '{"class"?: "cup", "offset"?: 0, "limit"?: 100}'
     page: ClassVar[bool] = True

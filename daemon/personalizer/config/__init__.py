@@ -27,6 +27,7 @@ from . import checks
 from .models import (
     SECTIONS,
     CameraConfig,
+    FleetConfig,
     GpioConfig,
     InferenceConfig,
     ModelConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigProblem",
+    "FleetConfig",
     "GpioConfig",
     "InferenceConfig",
     "ModelConfig",
@@ -73,6 +75,7 @@ class Config(StrictModel):
     state: StateConfig
     gpio: GpioConfig
     web: WebConfig
+    fleet: FleetConfig
 
     def summary(self) -> str:
         """One line that says what this configuration will do."""
@@ -88,7 +91,13 @@ class Config(StrictModel):
             f"config OK: bundle {self.model.bundle} classes [{classes}], camera {camera} "
             f"{self.camera.width}x{self.camera.height}@{self.camera.fps:g}fps, "
             f"mqtt {self.mqtt.host}:{self.mqtt.port} topic {self.mqtt.topic_prefix}, "
-            f"state {self.state.dir}" + (f", web {self.web.url}" if self.web.enabled else "")
+            f"state {self.state.dir}"
+            + (f", web {self.web.url}" if self.web.enabled else "")
+            + (
+                f", fleet {self.fleet.group} ({self.fleet.mode}, as {self.fleet.board})"
+                if self.fleet.enabled
+                else ""
+            )
         )
 
 
@@ -144,6 +153,10 @@ def parse_config(
         sections["gpio"] = checks.check_gpio(sections["gpio"], classes, report)
     if "web" in sections:
         sections["web"] = checks.check_web(sections["web"], environ, report)
+    if {"fleet", "mqtt", "state"} <= set(sections):
+        sections["fleet"] = checks.check_fleet(
+            sections["fleet"], sections["mqtt"], sections["state"], report
+        )
     if problems:
         raise ConfigError(source, problems)
     return Config(source=source, **sections)

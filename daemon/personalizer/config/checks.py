@@ -20,6 +20,7 @@ from ..errors import BundleError
 from ..schema import MISSING
 from .models import (
     CameraConfig,
+    FleetConfig,
     GpioConfig,
     ModelConfig,
     MqttConfig,
@@ -27,7 +28,7 @@ from .models import (
     WebConfig,
 )
 from .report import ConfigProblem
-from .values import pin_key
+from .values import fleet_name_problem, pin_key
 
 Report = Callable[[str, object, str], None]
 
@@ -240,6 +241,34 @@ def check_web(web: WebConfig, environ: Mapping[str, str], report: Report) -> Web
                 "certificate and the PEM private key that belongs to it",
             )
     return web.with_password(password, source)
+
+
+def check_fleet(
+    fleet: FleetConfig, mqtt: MqttConfig, state: StateConfig, report: Report
+) -> FleetConfig:
+    """The board's name (mqtt.client_id when empty) can be a topic level; a sharing board
+    keeps its samples' pictures (they are what it shares)."""
+    if not fleet.enabled:
+        return fleet
+    board = fleet.board
+    if not board:
+        board = mqtt.client_id
+        reason = fleet_name_problem(board)
+        if reason:
+            report(
+                "fleet.board",
+                "",
+                f"is empty, and mqtt.client_id {board!r}, which it defaults to, {reason}; set "
+                'fleet.board = "kitchen" (or another name)',
+            )
+    if fleet.mode == "share" and not state.store_images:
+        report(
+            "fleet.mode",
+            "share",
+            "shares the samples' pictures, and state.store_images = false keeps none: set "
+            'state.store_images = true, or mode = "follow"',
+        )
+    return fleet.model_copy(update={"board": board})
 
 
 def reporter(problems: list[ConfigProblem]) -> Report:

@@ -30,6 +30,8 @@ from .values import (
     CredentialName,
     DiscoveryPrefix,
     EdgeTpuDevice,
+    FleetName,
+    FleetPrefix,
     Host,
     Listen,
     Names,
@@ -731,6 +733,89 @@ class WebConfig(PasswordSection):
         return f"{scheme}://{host}:{port}/"
 
 
+class FleetConfig(StrictModel):
+    """`[fleet]`: boards that share their samples through the broker (README, "A fleet of
+    boards"). With a group, the samples' pictures travel to the broker and over its bridges;
+    without one, no picture ever leaves the board."""
+
+    group: Annotated[
+        FleetName,
+        setting(
+            "The fleet this board belongs to: boards with the same group on one broker (or on "
+            "bridged brokers) share their samples. Empty: no fleet (the default)."
+        ),
+    ] = ""
+    mode: Annotated[
+        Literal["share", "follow"],
+        setting(
+            '"share": every sample taken here (button, page, MQTT) is published to the group, '
+            "and the group's samples are taken here. \"follow\": the group's samples are taken "
+            "here, and nothing is ever published."
+        ),
+    ] = "share"
+    board: Annotated[
+        FleetName,
+        setting(
+            "This board's name in the group (a topic level; the samples it publishes are under "
+            "it). Empty: mqtt.client_id, which is unique on the broker. Each board of a group "
+            "needs its own name."
+        ),
+    ] = ""
+    topic_prefix: Annotated[
+        FleetPrefix,
+        setting("Root of the fleet's topics: <topic_prefix>/<group>/<board>/..."),
+    ] = "personalizer-fleet"
+    max_samples: Annotated[
+        StrictInt,
+        setting(
+            "At most this many samples from other boards of the group are kept here; more are "
+            "left out (the status says how many) until some are deleted.",
+            ge=1,
+            le=100_000,
+        ),
+    ] = 2000
+    max_payload_bytes: Annotated[
+        StrictInt,
+        setting(
+            "Group messages larger than this are refused unread (a sample is its JPEG, 10-30 "
+            "KB, and a line of text). The images in them are also held to mqtt.max_image_pixels.",
+            ge=16 * 1024,
+            le=16 * 1024 * 1024,
+        ),
+    ] = 256 * 1024
+    max_tombstones: Annotated[
+        StrictInt,
+        setting(
+            "Deletions this board remembers and keeps on the broker (so a board that was away "
+            "learns them); older ones are cleared.",
+            ge=10,
+            le=100_000,
+        ),
+    ] = 1000
+    train: Annotated[
+        StrictBool,
+        setting(
+            "Start a training cycle by itself when samples from the group arrived (it ends when "
+            "the loss stops improving)."
+        ),
+    ] = True
+    train_delay: Annotated[
+        float,
+        setting(
+            "Seconds without new samples from the group before that training cycle starts, so "
+            "a burst is trained on once.",
+            ge=0.0,
+            le=3600.0,
+            hint=" seconds",
+        ),
+    ] = 5.0
+
+    @property
+    def enabled(self) -> bool:
+        """True when the board is in a group."""
+        return bool(self.group)
+
+
 SECTIONS: dict[str, type[StrictModel]] = {
     "model": ModelConfig,
     "camera": CameraConfig,
@@ -740,4 +825,5 @@ SECTIONS: dict[str, type[StrictModel]] = {
     "state": StateConfig,
     "gpio": GpioConfig,
     "web": WebConfig,
+    "fleet": FleetConfig,
 }

@@ -65,6 +65,26 @@ def topic_prefix_problem(prefix: str) -> str | None:
     return None
 
 
+FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def fleet_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a fleet group or board (each is one level of a topic), or None."""
+    if not FLEET_NAME.fullmatch(name):
+        return (
+            "must be 1 to 64 letters, digits, _ . or - (starting with a letter or digit): it is "
+            "one level of the fleet's topics"
+        )
+    return None
+
+
+def _fleet_name(name: str) -> str:
+    reason = fleet_name_problem(name) if name else None
+    if reason:
+        raise ValueError(reason)
+    return name
+
+
 INSTANCE_ENV = "PERSONALIZER_INSTANCE"  # set by the template unit personalizer@NAME.service
 
 
@@ -98,6 +118,15 @@ def instance_of(info: ValidationInfo) -> str:
 def _topic_prefix(prefix: str, info: ValidationInfo) -> str:
     if prefix == "":
         return default_topic_prefix(instance_of(info))
+    reason = topic_prefix_problem(prefix)
+    if reason:
+        raise ValueError(reason)
+    return prefix
+
+
+def _fleet_prefix(prefix: str) -> str:
+    if not prefix:
+        raise ValueError('must not be empty (the default is "personalizer-fleet")')
     reason = topic_prefix_problem(prefix)
     if reason:
         raise ValueError(reason)
@@ -207,12 +236,14 @@ Pin = Annotated[int | str, BeforeValidator(_pin)]
 Names = Annotated[tuple[ClassName, ...], Field(strict=False), AfterValidator(_unique)]
 TopicPrefix = Annotated[StrictStr, AfterValidator(_topic_prefix)]
 DiscoveryPrefix = Annotated[StrictStr, AfterValidator(_discovery_prefix)]
+FleetPrefix = Annotated[StrictStr, AfterValidator(_fleet_prefix)]
 Host = Annotated[StrictStr, AfterValidator(_host)]
 CredentialName = Annotated[StrictStr, AfterValidator(_credential_name)]
 EdgeTpuDevice = Annotated[StrictStr | None, AfterValidator(_edgetpu_device)]
 Commands = Annotated[tuple[str, ...], BeforeValidator(_commands)]
 CameraDevice = Annotated[str, BeforeValidator(_camera_device)]
 StreamUrl = Annotated[StrictStr, AfterValidator(_stream_url)]
+FleetName = Annotated[StrictStr, AfterValidator(_fleet_name)]  # "" or a topic level
 
 
 # --- listen addresses (`[web] listen`) ---------------------------------------------------

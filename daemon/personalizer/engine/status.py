@@ -60,6 +60,8 @@ class StatusBoard:
         self._progress: str | None = None
         self._last_loss: float | None = None
         self._sent_at: float | None = None  # time.monotonic() of the last report sent
+        # The fleet's part of the report (fleet/fleet.py), from any thread; None: no group.
+        self.fleet: Callable[[], dict[str, object]] | None = None
 
     @property
     def camera(self) -> CameraStatus:
@@ -106,6 +108,7 @@ class StatusBoard:
                 name: {"value": None if v is None else round(v, 3), "say": variety_word(v)}
                 for name, v in model.variety().items()
             },
+            fleet=self.fleet() if self.fleet is not None else None,
         )
 
     def publish(self) -> None:

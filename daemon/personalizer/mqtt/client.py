@@ -2,7 +2,8 @@
 
 paho-mqtt 2.x with `CallbackAPIVersion.VERSION2`, `connect_async` + `loop_start` (paho's own
 network thread), automatic reconnect with backoff, and a retained last will of `offline` on
-`<root>/availability`. On every (re)connect it subscribes to the commands, announces `online`,
+`<root>/availability`. On every (re)connect it subscribes to the commands (and to what other
+parts asked for with :meth:`MqttClient.subscribe`: the fleet's group), announces `online`,
 republishes the retained status and pictures and (when enabled) Home Assistant discovery, once the
 configs it announced before were read back (announcer.py says why and in which order).
 
@@ -54,6 +55,7 @@ MAX_QUEUED_MESSAGES = 200  # QoS>0 messages paho holds (it does not count QoS 0)
 MAX_UNSENT_STREAM = 20  # QoS-0 messages not yet written to the socket; newer ones are dropped
 
 CommandHandler = Callable[[str, bytes], None]
+MessageHandler = Callable[[str, bytes], None]  # topic, payload; called in paho's thread
 
 
 class MqttSetupError(PersonalizerError):
@@ -120,6 +122,9 @@ class MqttClient:
         self.dropped = 0
         self._stream_lock = threading.Lock()
         self._unsent_stream: deque[paho.MQTTMessageInfo] = deque()
+        self._subscriptions: list[tuple[str, MessageHandler]] = []
+        self._connect_listeners: list[Callable[[], None]] = []
+        self._publish_listeners: list[Callable[[], None]] = []
         self._client = self._build_client()
         self._discovery: DiscoveryPublisher | None = None
         if config.homeassistant_discovery:
@@ -229,6 +234,8 @@ class MqttClient:
         self._connect_failure = ""
         if self.config.commands:  # mqtt.commands = false: read-only, nothing to receive
             client.subscribe(self.topics.commands, qos=self.config.qos)
+        for pattern, _ in self._subscriptions:
+            client.subscribe(pattern, qos=1)
         if self._discovery is not None:
             self._discovery.subscribe()  # announced once our `online` below comes back
         self._connected.set()
@@ -238,6 +245,8 @@ class MqttClient:
                 client.publish(self.topics.status, self._status, qos=self.config.qos, retain=True)
                 self._status_pending = False
         self._republish_pictures()
+        for listener in self._connect_listeners:
+            listener()
 
     @_never_raises
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -283,6 +292,8 @@ class MqttClient:
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
+        for listener in self._publish_listeners:
+            listener()
         # A message left the queue: room for a status that did not fit before. paho holds its
         # queue lock here, so never wait for ours: its holder is publishing a newer status.
         if self._status_pending and self._status_lock.acquire(blocking=False):
@@ -306,10 +317,59 @@ class MqttClient:
         topic = message.topic
         if self._discovery is not None and self._discovery.handle(message):
             return
+        for pattern, handler in self._subscriptions:
+            if paho.topic_matches_sub(pattern, topic):
+                handler(topic, bytes(message.payload))
+                return
         name = self.topics.command_name(topic)
         if name is None:
             return
         self.on_command(name, bytes(message.payload))
+
+    # --- what other parts receive and send (the fleet) --------------------------------------
+
+    def subscribe(self, pattern: str, handler: MessageHandler) -> None:
+        """Receive the messages of ``pattern`` (QoS 1) from every (re)connect on: ``handler``
+        gets each topic and payload in paho's network thread, where it must only queue them.
+        Subscribing again (also to a pattern already held) makes the broker send its retained
+        messages again."""
+        if all(known != pattern for known, _ in self._subscriptions):
+            self._subscriptions.append((pattern, handler))
+        if self.connected:
+            self._client.subscribe(pattern, qos=1)
+
+    def fetch_retained(self, topics: Sequence[str], chunk: int = 100) -> None:
+        """Have the broker send the retained messages of exactly ``topics`` again (to the
+        handler of the subscription they belong to): each is subscribed to and unsubscribed
+        from at once; the broker sends a topic's retained message when it takes the
+        subscription. Nothing while disconnected (a reconnect sends them all anyway)."""
+        if not self.connected:
+            return
+        for start in range(0, len(topics), chunk):
+            part = list(topics[start : start + chunk])
+            self._client.subscribe([(topic, 1) for topic in part])
+            self._client.unsubscribe(part)
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every (re)connect, in paho's network thread (only queue)."""
+        self._connect_listeners.append(listener)
+
+    def add_publish_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever the broker acknowledged a message, in paho's network
+        thread while paho holds its own lock: it must only queue, and never publish."""
+        self._publish_listeners.append(listener)
+
+    def publish_retained(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo | None:
+        """Publish a retained message with QoS 1 (an empty payload clears the topic's retained
+        message); its info tells when the broker has it. None when it was not sent
+        (disconnected, or paho's queue is full): the caller sends it again later."""
+        if not self.connected:
+            return None
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            log.debug("MQTT: publish to %s not sent: %s", topic, paho.error_string(info.rc))
+            return None
+        return info
 
     # --- publishing -------------------------------------------------------------------------
 

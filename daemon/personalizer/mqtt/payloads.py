@@ -52,6 +52,7 @@ def status_payload(report: StatusReport) -> bytes:
             "region": None if report.region is None else list(report.region),
             "variety": {name: dict(v) for name, v in report.variety.items()},
             "review_pending": report.review_pending,
+            **({} if report.fleet is None else {"fleet": dict(report.fleet)}),
         }
     )
 

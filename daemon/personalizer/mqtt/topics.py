@@ -80,3 +80,49 @@ class Topics:
         if topic.startswith(prefix) and "/" not in topic[len(prefix) :]:
             return topic[len(prefix) :]
         return None
+
+
+@dataclass(frozen=True)
+class FleetTopics:
+    """The topics of one fleet group (fleet/, docs/daemon.md "A fleet"), seen from one board.
+
+    Every board writes only under its own level, ``<prefix>/<group>/<board>/``: a retained
+    record per sample (``s/<uid>``) and one retained list of its class changes (``classes``);
+    it reads the whole group.
+    """
+
+    prefix: str
+    group: str
+    board: str
+
+    @property
+    def root(self) -> str:
+        """`<prefix>/<group>`: the group's level."""
+        return f"{self.prefix}/{self.group}"
+
+    def sample(self, uid: str, board: str | None = None) -> str:
+        """This board's (or ``board``'s) record of the sample ``uid``."""
+        return f"{self.root}/{board or self.board}/s/{uid}"
+
+    @property
+    def classes(self) -> str:
+        """This board's class changes."""
+        return f"{self.root}/{self.board}/classes"
+
+    @property
+    def subscriptions(self) -> tuple[str, str]:
+        """What a board of the group subscribes to: every board's samples and classes."""
+        return (f"{self.root}/+/s/+", f"{self.root}/+/classes")
+
+    def parse(self, topic: str) -> tuple[str, str, str | None] | None:
+        """``(board, "sample", uid)`` or ``(board, "classes", None)`` for a topic of the
+        group; None for any other topic."""
+        prefix = f"{self.root}/"
+        if not topic.startswith(prefix):
+            return None
+        levels = topic[len(prefix) :].split("/")
+        if len(levels) == 3 and levels[1] == "s" and levels[0] and levels[2]:
+            return levels[0], "sample", levels[2]
+        if len(levels) == 2 and levels[1] == "classes" and levels[0]:
+            return levels[0], "classes", None
+        return None

@@ -3,7 +3,10 @@
 Producers (paho's network thread, gpiozero's pin threads, the web server's loop) only queue a
 job, never do the work; the command thread takes jobs one by one (:meth:`CommandQueue.next`),
 parses what came raw from MQTT, runs it through the engine and sends the result back to whoever
-asked. A full queue, or a service that stops, refuses at once with a reason.
+asked. A full queue, or a service that stops, refuses at once with a reason. Parts of the
+service that must change the state in the command thread (the fleet taking the group's samples,
+the engine keeping a frame for review) queue a *task* (:meth:`CommandQueue.put_task`): a
+function run in its turn, between commands.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ Reply = Callable[[dict[str, Any]], None]
 @dataclass(frozen=True)
 class Job:
     """One queued command: raw from MQTT (`name` + `payload`) or already typed (`command`);
-    or some of the engine's own work for this thread (`work`: a frame kept for review)."""
+    or a function of the service's own to run in this thread (`task`: the fleet's turns, a frame
+    kept for review), which is run as it is."""
 
     name: str
     payload: bytes | None
     command: Command | None
     reply: Reply | None
-    work: Callable[[], None] | None = None
+    task: Callable[[], None] | None = None
 
 
 class CommandQueue:
@@ -64,6 +68,19 @@ class CommandQueue:
             job.reply(reply(None, error=reason))
         return False
 
+    def put_task(
+        self, task: Callable[[], None], name: str = "a task of the command thread"
+    ) -> bool:
+        """Queue ``task`` to run in the command thread; False when the queue is full or the
+        service stops (the caller asks again later, or lets it go)."""
+        if self._stop.is_set():
+            return False
+        try:
+            self._jobs.put_nowait(Job(name, None, None, None, task))
+            return True
+        except queue.Full:
+            return False
+
     def next(self, timeout: float) -> Job | None:
         """The next job, waiting up to ``timeout`` seconds (None: none came)."""
         try:
@@ -73,9 +90,9 @@ class CommandQueue:
 
     def run(self, job: Job) -> None:
         """Carry ``job`` out and send its result (never raises)."""
-        if job.work is not None:
+        if job.task is not None:
             try:
-                job.work()
+                job.task()
             except Exception:
                 log.exception("%s failed", job.name)
             return

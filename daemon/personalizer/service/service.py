@@ -10,7 +10,8 @@ the web page's asyncio thread (web/server.py):
 - predictions: the head, the open-set test, smoothing and the prediction (loops.prediction_loop),
   which also feeds the supervisor's watchdog; the two overlap frames (engine/frames.py);
 - trainer: while training is on, one epoch at a time (loops.trainer_loop);
-- commands: carries out queued commands one at a time (jobs.py, loops.command_loop);
+- commands: carries out queued commands one at a time (jobs.py, loops.command_loop), and the
+  fleet's turns (fleet/fleet.py: the group's samples in, this board's out);
 - keyboard (only with `--simulate`): keys press the mock GPIO buttons.
 
 :meth:`Service.start` and :meth:`Service.shutdown` read as the sequence they run. One event,
@@ -36,6 +37,7 @@ from ..config import Config
 from ..engine import Engine
 from ..engine.frames import Embedded
 from ..events import EventFanout
+from ..fleet import Fleet
 from ..gpio.board import GpioBoard
 from ..gpio.simulator import KeyboardButtons, simulated_config
 from ..model import TransferLearningModel
@@ -106,14 +108,30 @@ class Service:
         )
         self.jobs = CommandQueue(self.engine.execute, limits, self.stop)
         # Frames kept for review are stored by the command thread, never the frame thread.
-        self.engine.review.defer = lambda work: self.jobs.put(
-            Job("keeping a frame", None, None, None, work)
+        self.engine.review.defer = lambda work: self.jobs.put_task(
+            work, "keeping a frame for review"
         )
+        self.fleet = self._fleet()
         self._threads: list[threading.Thread] = []
         self._fps = loops.RateMeter()
         self._status_text = ""
         self.gpio, self.keyboard = self._buttons(simulate, gpio_factory)
         self.web = self._web_page()
+
+    def _fleet(self) -> Fleet | None:
+        config = self.config.fleet
+        if not config.enabled:
+            return None
+        fleet = Fleet(
+            config,
+            self.engine,
+            self.mqtt,
+            self.jobs.put_task,
+            max_image_pixels=self.config.mqtt.max_image_pixels,
+        )
+        self.engine.changes.add(fleet.changed)
+        self.engine.status.fleet = fleet.status
+        return fleet
 
     def _camera_changed(self, status: Any) -> None:
         self.engine.status.camera_changed(status)
@@ -163,9 +181,6 @@ class Service:
         # Called in paho's network thread: only queue, never work here.
         self.jobs.put(Job(name, payload, None, lambda result: self.mqtt.result(name, result)))
 
-    def _defer(self, work: Callable[[], None]) -> bool:
-        return self.jobs.put(Job("keeping a frame for review", None, None, None, work))
-
     def vitals(self) -> dict[str, Any]:
         """Frames classified per second lately, and whether the broker is connected."""
         return {"fps": round(self._fps.rate(), 2), "broker": self.mqtt.connected}
@@ -175,6 +190,8 @@ class Service:
     def start(self) -> None:
         """Load the state, connect, start the threads and tell the supervisor."""
         self._load_state()
+        if self.fleet is not None:
+            self.fleet.open()
         self._connect()
         self._start_threads()
         self._start_training_if_asked()
@@ -225,12 +242,14 @@ class Service:
         )
         pace = self.config.training.min_epoch_interval
         self._spawn("trainer", lambda: loops.trainer_loop(self.stop, engine, pace))
-        self._spawn(
-            "commands",
-            lambda: loops.command_loop(
-                self.stop, self.jobs, lambda: loops.reload_if_changed_elsewhere(engine)
-            ),
-        )
+        fleet = self.fleet
+
+        def idle() -> None:
+            loops.reload_if_changed_elsewhere(engine)
+            if fleet is not None:
+                fleet.idle()
+
+        self._spawn("commands", lambda: loops.command_loop(self.stop, self.jobs, idle))
         if self.web is not None:
             self._start_web(self.web)
         if self.keyboard is not None:

@@ -7,8 +7,9 @@ daemon or not, in one transaction (all of it or nothing), and never merges silen
 - ``replace``: the board's classes, samples and head become the file's. A file made with
   another bundle is accepted when every sample has its image: the daemon embeds them again;
 - ``merge``: the file's samples are added (classes matched by name, new classes into free
-  slots); both must come from the same bundle. The head is kept and the status asks for
-  training (or, while it was never trained, it is imprinted again).
+  slots); both must come from the same bundle. Samples of a fleet keep their id across boards
+  and their origin, unless the board has that sample already. The head is kept and the
+  status asks for training (or, while it was never trained, it is imprinted again).
 
 A running daemon notices the change (SQLite's data version) and loads it.
 """
@@ -188,8 +189,9 @@ def _replace(target: StateDatabase, source_file: Path) -> None:
         db.execute("DELETE FROM tensors")
         db.execute("INSERT INTO classes SELECT slot, name FROM src.classes")
         db.execute(
-            "INSERT INTO samples (id, slot, source, created, bottleneck, image, crc) "
-            "SELECT id, slot, source, created, bottleneck, image, crc FROM src.samples"
+            "INSERT INTO samples (id, slot, source, created, bottleneck, image, crc, uid, origin) "
+            "SELECT id, slot, source, created, bottleneck, image, crc, uid, origin "
+            "FROM src.samples"
         )
         db.execute("INSERT INTO tensors SELECT * FROM src.tensors")
         marks = ",".join("?" * len(REPLACED_META))
@@ -226,9 +228,15 @@ def _merge(
         db.executemany("INSERT INTO classes (slot, name) VALUES (?, ?)", new.items())
         db.execute("CREATE TEMP TABLE slot_map (old INTEGER PRIMARY KEY, new INTEGER)")
         db.executemany("INSERT INTO slot_map VALUES (?, ?)", mapping.items())
+        # A fleet sample keeps its id across boards and its origin, unless the board has it
+        # already (then the copy is a sample of this board's own).
         db.execute(
-            "INSERT INTO samples (slot, source, created, bottleneck, image, crc) "
-            "SELECT slot_map.new, s.source, s.created, s.bottleneck, s.image, s.crc "
+            "INSERT INTO samples (slot, source, created, bottleneck, image, crc, uid, origin) "
+            "SELECT slot_map.new, s.source, s.created, s.bottleneck, s.image, s.crc, "
+            "CASE WHEN s.uid IN (SELECT uid FROM main.samples WHERE uid IS NOT NULL) "
+            "THEN NULL ELSE s.uid END, "
+            "CASE WHEN s.uid IN (SELECT uid FROM main.samples WHERE uid IS NOT NULL) "
+            "THEN NULL ELSE s.origin END "
             "FROM src.samples AS s JOIN slot_map ON slot_map.old = s.slot ORDER BY s.id"
         )
         db.execute("DROP TABLE slot_map")

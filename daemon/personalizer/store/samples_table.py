@@ -2,9 +2,11 @@
 
 A row holds the id (never reused), the class slot, the source, the time, the bottleneck (raw
 little-endian float16 bytes of the bundle's bottleneck shape), a JPEG of the model-input crop
-(NULL when images are not kept) and a CRC-32 of bottleneck and image. Every read of a
-bottleneck or an image checks the CRC: a damaged row is never used. It is moved, as it is, to
-``set_aside_samples`` with the reason (:meth:`SampleTable.set_aside`), where it can be looked at
+(NULL when images are not kept), a CRC-32 of bottleneck and image, and, for a sample known to
+a fleet (fleet/), its id across boards (``uid``) and the name of the board that took it
+(``origin``); both are NULL for a board in no fleet. Every read of a bottleneck or an image
+checks the CRC: a damaged row is never used. It is moved, as it is, to ``set_aside_samples``
+with the reason (:meth:`SampleTable.set_aside`), where it can be looked at
 with ``sqlite3``; a sample is one INSERT whatever the number of samples.
 """
 
@@ -28,11 +30,20 @@ _COLUMNS = """
     created REAL NOT NULL,
     bottleneck BLOB NOT NULL,
     image BLOB,
-    crc INTEGER NOT NULL"""
+    crc INTEGER NOT NULL,
+    uid TEXT,
+    origin TEXT"""
 SAMPLES_SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS samples (id INTEGER PRIMARY KEY AUTOINCREMENT,{_COLUMNS})",
     f"""CREATE TABLE IF NOT EXISTS set_aside_samples (id INTEGER PRIMARY KEY,{_COLUMNS},
         reason TEXT NOT NULL, set_aside REAL NOT NULL)""",
+)
+SAMPLES_INDEXES = ("CREATE UNIQUE INDEX IF NOT EXISTS samples_uid ON samples (uid)",)
+# Schema 1 -> 2: where a fleet sample came from (the rows of schema 1 have neither).
+SAMPLES_MIGRATION_2 = tuple(
+    f"ALTER TABLE {table} ADD COLUMN {column} TEXT"
+    for table in ("samples", "set_aside_samples")
+    for column in ("uid", "origin")
 )
 _ROW = "id, slot, source, created, bottleneck, image, crc"
 
@@ -46,6 +57,7 @@ class SampleInfo:
     source: str
     created: float
     has_image: bool
+    origin: str | None = None  # the board that took it (fleet/; None: no fleet knows it)
 
 
 @dataclass(frozen=True)
@@ -70,15 +82,24 @@ class SampleTable:
     # --- writes ---------------------------------------------------------------------------------
 
     def add(
-        self, slot: int, bottleneck: np.ndarray, source: str, created: float, image: bytes | None
+        self,
+        slot: int,
+        bottleneck: np.ndarray,
+        source: str,
+        created: float,
+        image: bytes | None,
+        uid: str | None = None,
+        origin: str | None = None,
     ) -> int:
-        """Insert one sample (durable when this returns); returns its id."""
+        """Insert one sample (durable when this returns); returns its id. ``uid`` and
+        ``origin``: a sample from a fleet (its id across boards and the board that took it).
+        Inside an open transaction, it joins it."""
         blob = to_blob(bottleneck, SAMPLE_DTYPE)
         with self._db.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO samples (slot, source, created, bottleneck, image, crc) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (slot, source, created, blob, image, crc(blob, image)),
+                "INSERT INTO samples (slot, source, created, bottleneck, image, crc, uid, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (slot, source, created, blob, image, crc(blob, image), uid, origin),
             )
         return int(cursor.lastrowid)
 
@@ -145,8 +166,8 @@ class SampleTable:
                 if info is None:
                     continue
                 db.execute(
-                    f"INSERT OR REPLACE INTO set_aside_samples ({_ROW}, reason, set_aside) "
-                    f"SELECT {_ROW}, ?, ? FROM samples WHERE id = ?",
+                    f"INSERT OR REPLACE INTO set_aside_samples ({_ROW}, uid, origin, reason, "
+                    f"set_aside) SELECT {_ROW}, uid, origin, ?, ? FROM samples WHERE id = ?",
                     (why, when, sample_id),
                 )
                 db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
@@ -158,7 +179,7 @@ class SampleTable:
     def info(self, sample_id: int) -> SampleInfo | None:
         """One sample's listing entry, or None."""
         rows = self._db.query(
-            "SELECT id, slot, source, created, image IS NOT NULL FROM samples WHERE id = ?",
+            "SELECT id, slot, source, created, image IS NOT NULL, origin FROM samples WHERE id = ?",
             (sample_id,),
         )
         return _info(rows[0]) if rows else None
@@ -183,7 +204,7 @@ class SampleTable:
         with self._db.lock:
             total = int(self._db.query(f"SELECT COUNT(*) FROM samples {where}", args)[0][0])
             rows = self._db.query(
-                f"SELECT id, slot, source, created, image IS NOT NULL FROM samples {where} "
+                f"SELECT id, slot, source, created, image IS NOT NULL, origin FROM samples {where} "
                 "ORDER BY id LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             )
@@ -242,4 +263,4 @@ class SampleTable:
 
 
 def _info(row: Sequence[Any]) -> SampleInfo:
-    return SampleInfo(int(row[0]), int(row[1]), row[2], float(row[3]), bool(row[4]))
+    return SampleInfo(int(row[0]), int(row[1]), row[2], float(row[3]), bool(row[4]), row[5])

@@ -2,9 +2,12 @@
 
 The tables live in modules of their own, each reached through an attribute of
 :class:`StateDatabase`: ``classes`` (classes_table.py), ``samples`` (samples_table.py),
-``head`` (head_table.py) and ``review`` (review_table.py); the ``meta`` table (key -> value:
-format, schema version, the bundle the samples were embedded with, the bottleneck shape, ...)
-is here.
+``head`` (head_table.py), ``review`` (review_table.py) and ``fleet`` (fleet_table.py); the
+``meta`` table (key -> value: format, schema version, the bundle the samples were embedded
+with, the bottleneck shape, ...) is here.
+
+A file of an older schema is migrated in place when it is opened (:data:`MIGRATIONS`, one
+transaction per step: all of a step or nothing); a newer one is refused.
 
 Every change is one transaction, committed durably (``synchronous = FULL``: the WAL is synced at
 each commit) before the caller goes on. Nothing is pickled. A file that is not such a database,
@@ -28,14 +31,24 @@ from typing import Any
 
 from ..errors import StateFileError, StateWriteError
 from .classes_table import CLASSES_SCHEMA, ClassTable
+from .fleet_table import FLEET_SCHEMA, FleetTable
 from .head_table import HEAD_SCHEMA, HeadTable
 from .review_table import REVIEW_SCHEMA, ReviewTable
-from .samples_table import SAMPLES_SCHEMA, SampleTable
+from .samples_table import SAMPLES_INDEXES, SAMPLES_MIGRATION_2, SAMPLES_SCHEMA, SampleTable
 
 FORMAT = "personalizer-state"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-SCHEMA = (META_SCHEMA, *CLASSES_SCHEMA, *SAMPLES_SCHEMA, *HEAD_SCHEMA, *REVIEW_SCHEMA)
+SCHEMA = (
+    META_SCHEMA,
+    *CLASSES_SCHEMA,
+    *SAMPLES_SCHEMA,
+    *HEAD_SCHEMA,
+    *REVIEW_SCHEMA,
+    *FLEET_SCHEMA,
+)
+# What turns a file of schema N-1 into schema N, in place (one transaction each).
+MIGRATIONS = {2: SAMPLES_MIGRATION_2}
 
 
 def check_length(path: Path) -> None:
@@ -95,6 +108,7 @@ class StateDatabase:
         self.samples = SampleTable(self)
         self.head = HeadTable(self)
         self.review = ReviewTable(self)
+        self.fleet = FleetTable(self)
 
     def _setup(self, check: bool) -> None:
         db = self.connection
@@ -117,11 +131,18 @@ class StateDatabase:
                 elif fmt != FORMAT:
                     raise StateFileError(f"{self.path} is not a personalizer state database")
             version = int(self.meta("schema_version") or 0)
-            if version != SCHEMA_VERSION:
+            if not 1 <= version <= SCHEMA_VERSION:
                 raise StateFileError(
                     f"{self.path} has state schema {version}; this personalizer reads "
-                    f"{SCHEMA_VERSION}. Upgrade the personalizer package or start fresh"
+                    f"{SCHEMA_VERSION} and older. Upgrade the personalizer package or start fresh"
                 )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                with self.transaction():
+                    for statement in MIGRATIONS[step]:
+                        db.execute(statement)
+                    self.put_meta("schema_version", str(step))
+            for statement in SAMPLES_INDEXES:
+                db.execute(statement)
         except sqlite3.DatabaseError as err:
             raise StateFileError(
                 f"{self.path} is not a usable state database ({err}); it is corrupt or not a "

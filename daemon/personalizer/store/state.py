@@ -94,6 +94,7 @@ class StateStore:
         self._reader: SampleReader | None = None
         self._model: LoadableModel | None = None
         self._damaged = DamagedRows(self._forget_sample)
+        self.loads = 0  # how often the state was (re)loaded: followers (the fleet) reread it
 
     # --- the folder -----------------------------------------------------------------------------
 
@@ -154,6 +155,7 @@ class StateStore:
         commit of another process during the load is noticed afterwards, never swallowed."""
         db = self._db()
         self._data_version = db.data_version
+        self.loads += 1
         warnings: list[str] = []
         slots = fit_classes(db, model, self.configured_classes, warnings)
         model.set_classes(slots)
@@ -278,6 +280,11 @@ class StateStore:
                 raise
             self.write_error = None
             return result
+
+    def read(self, action: Callable[[StateDatabase], Any]) -> Any:
+        """Run ``action`` on the database under the store's lock (reads only)."""
+        with self.lock:
+            return action(self._db())
 
     def add_sample(
         self, slot: int, bottleneck: np.ndarray, source: str, created: float, jpeg: bytes | None

@@ -55,6 +55,7 @@ def listing(engine: Engine, command: Command) -> dict[str, Any]:
                 "id": info.id,
                 "class": slots.get(info.slot),
                 "source": info.source,
+                "origin": info.origin,
                 "ts": round(info.created, 3),
                 "image": info.has_image,
             }

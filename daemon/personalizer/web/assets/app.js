@@ -424,6 +424,11 @@ async function loadGallery(more = false) {
   if (!result.total) box.replaceChildren(el("p", { class: "muted", textContent: `No samples of ${name} yet.` }));
 }
 
+// Where a sample came from: "web", "button", ..., or "fleet: kitchen" for another board's.
+function from(sample) {
+  return sample.source === "fleet" && sample.origin ? `fleet: ${sample.origin}` : sample.source;
+}
+
 function tile(sample) {
   const relabel = el("select", { "aria-label": "move to class", onchange: (e) => relabelSample(sample, e.target.value) },
     ...classes().map((name) => el("option", { value: name, textContent: name, selected: name === sample.class })));
@@ -432,7 +437,7 @@ function tile(sample) {
       : el("div", { class: "meta", textContent: "(no image kept)" }),
     el("button", { class: "delete", type: "button", title: "delete this sample", "aria-label": "delete", textContent: "×",
       onclick: () => deleteSample(sample) }),
-    el("div", { class: "meta", textContent: `#${sample.id} · ${sample.source} · ${when(sample.ts)}` }),
+    el("div", { class: "meta", textContent: `#${sample.id} · ${from(sample)} · ${when(sample.ts)}` }),
     page.commands.has("relabel") ? relabel : null);
 }
 
