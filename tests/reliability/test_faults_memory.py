@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from personalizer.events import PredictionEvent
-from personalizer.mqtt.client import MAX_QUEUED_MESSAGES
+from personalizer.mqtt.connection import MAX_QUEUED_MESSAGES
 from tests.support.daemon_harness import CLASSES
 from tests.support.faults import rss_bytes, service_config, start_service
 from tests.support.mqtt_watch import MqttWatch

@@ -1,4 +1,4 @@
-"""The broker connection: the only code that talks to paho-mqtt.
+"""The broker connection: with connection.py, the only code that talks to paho-mqtt.
 
 paho-mqtt 2.x with `CallbackAPIVersion.VERSION2`, `connect_async` + `loop_start` (paho's own
 network thread), automatic reconnect with backoff, and a retained last will of `offline` on
@@ -10,7 +10,7 @@ configs it announced before were read back (announcer.py says why and in which o
 Nothing is queued for an absent broker: while disconnected, predictions, loss, sample events and
 command results are dropped (the retained status carries the current counts and is republished on
 reconnect). While connected to a broker that does not read, paho's queue of QoS>0 messages is capped
-and QoS-0 streams are dropped while `MAX_UNSENT_STREAM` older ones are unsent, so memory stays
+and QoS-0 streams are dropped while too many older ones are unsent (connection.py), so memory stays
 bounded. No callback lets an exception escape into paho's network thread.
 """
 
@@ -18,48 +18,35 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 import ssl
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config import MqttConfig
-from ..errors import PersonalizerError
 from ..events import LossEvent, MetricsReport, PredictionEvent, SampleEvent, StatusReport
+from .connection import StreamSender, build_client
 from .discovery import DiscoveryDevice
 from .discovery_publisher import DiscoveryPublisher
 from .payloads import (
     class_change_payload,
     loss_payload,
     metrics_payload,
-    picture_payload,
     prediction_payload,
     result_payload,
     sample_payload,
     status_payload,
 )
+from .pictures import RetainedPictures
 from .topics import Topics
 
 log = logging.getLogger(__name__)
 
-STREAM_QOS = 0  # predictions and loss: a stream where only the newest value matters
-RECONNECT_MIN_DELAY = 1
-RECONNECT_MAX_DELAY = 30
-MAX_QUEUED_MESSAGES = 200  # QoS>0 messages paho holds (it does not count QoS 0)
-MAX_UNSENT_STREAM = 20  # QoS-0 messages not yet written to the socket; newer ones are dropped
-
 CommandHandler = Callable[[str, bytes], None]
 MessageHandler = Callable[[str, bytes], None]  # topic, payload; called in paho's thread
-
-
-class MqttSetupError(PersonalizerError):
-    """The MQTT client could not be set up from the configuration (TLS files, ...)."""
 
 
 def _never_raises(method: Callable[..., None]) -> Callable[..., None]:
@@ -73,14 +60,6 @@ def _never_raises(method: Callable[..., None]) -> Callable[..., None]:
             log.exception("MQTT callback %s failed (ignored; the connection stays up)", method)
 
     return wrapper
-
-
-def _send_without_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
-    """Switch off Nagle's algorithm: a command's result must not wait ~40 ms for an ACK."""
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):  # not TCP (a websocket or unix socket): nothing to do
-        pass
 
 
 class MqttClient:
@@ -109,8 +88,6 @@ class MqttClient:
         self.unknown_label = unknown_label
         self.configuration_url = configuration_url
         self.version = version
-        self._pictures_lock = threading.Lock()
-        self._pictures: dict[str, bytes] = {}  # topic -> the last picture, for a reconnect
         self.on_command = on_command
         self._connected = threading.Event()
         self._status_lock = threading.Lock()
@@ -120,12 +97,16 @@ class MqttClient:
         self._started = False
         self._connect_failure = ""  # the last reason logged, so a down broker logs once
         self.dropped = 0
-        self._stream_lock = threading.Lock()
-        self._unsent_stream: deque[paho.MQTTMessageInfo] = deque()
         self._subscriptions: list[tuple[str, MessageHandler]] = []
         self._connect_listeners: list[Callable[[], None]] = []
         self._publish_listeners: list[Callable[[], None]] = []
         self._client = self._build_client()
+        self._stream = StreamSender(self._client, lambda: self.connected)
+        self._pictures = RetainedPictures(
+            config.pictures,
+            self.topics.pictures,
+            lambda topic, payload, retain: self._publish(topic, payload, config.qos, retain),
+        )
         self._discovery: DiscoveryPublisher | None = None
         if config.homeassistant_discovery:
             self._discovery = DiscoveryPublisher(
@@ -135,34 +116,9 @@ class MqttClient:
     # --- setup ------------------------------------------------------------------------------
 
     def _build_client(self) -> paho.Client:
-        config = self.config
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=paho.MQTTv311,
-            reconnect_on_failure=True,
-        )
-        client.suppress_exceptions = True
-        if config.username:
-            password = config.password.get_secret_value() if config.password is not None else None
-            client.username_pw_set(config.username, password)
-        if config.tls:
-            try:
-                client.tls_set(
-                    ca_certs=str(config.ca) if config.ca else None,
-                    certfile=str(config.cert) if config.cert else None,
-                    keyfile=str(config.key) if config.key else None,
-                )
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise MqttSetupError(
-                    f"mqtt TLS files cannot be used ({exc}); check mqtt.ca, mqtt.cert, mqtt.key"
-                ) from None
-        client.will_set(self.topics.availability, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
-        client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+        client = build_client(self.config, self.topics.availability)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
-        client.on_socket_open = _send_without_delay
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
@@ -229,8 +185,7 @@ class MqttClient:
             )
             return
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
-        with self._stream_lock:
-            self._unsent_stream.clear()  # paho discarded the unsent packets of the old link
+        self._stream.clear()  # paho discarded the unsent packets of the old link
         self._connect_failure = ""
         if self.config.commands:  # mqtt.commands = false: read-only, nothing to receive
             client.subscribe(self.topics.commands, qos=self.config.qos)
@@ -244,7 +199,7 @@ class MqttClient:
             if self._status is not None:
                 client.publish(self.topics.status, self._status, qos=self.config.qos, retain=True)
                 self._status_pending = False
-        self._republish_pictures()
+        self._pictures.republish()
         for listener in self._connect_listeners:
             listener()
 
@@ -384,23 +339,9 @@ class MqttClient:
             return False
         return True
 
-    def _publish_stream(self, topic: str, payload: bytes) -> bool:
-        # paho caps only its QoS>0 queue: QoS-0 packets wait in an unbounded buffer while the
-        # socket does not drain (a stalled broker, a slow link). Only the newest value matters,
-        # so a stream message is dropped while too many older ones are still unsent.
-        with self._stream_lock:
-            unsent = self._unsent_stream
-            while unsent and unsent[0].is_published():
-                unsent.popleft()
-            if len(unsent) >= MAX_UNSENT_STREAM or not self.connected:
-                self.dropped += 1
-                return False
-            info = self._client.publish(topic, payload, qos=STREAM_QOS)
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                self.dropped += 1
-                return False
-            unsent.append(info)
-            return True
+    def _publish_stream(self, topic: str, payload: bytes) -> None:
+        if not self._stream.send(topic, payload):
+            self.dropped += 1
 
     def _discovery_device(self) -> DiscoveryDevice:
         return DiscoveryDevice(
@@ -438,7 +379,7 @@ class MqttClient:
         self._publish_stream(self.topics.prediction, prediction_payload(event))
         if event.changed:
             self._publish(self.topics.class_change, class_change_payload(event), self.config.qos)
-            self._picture(self.topics.class_change_picture, event.view)
+            self._pictures.show(self.topics.class_change_picture, event.view)
 
     def loss(self, event: LossEvent) -> None:
         """Publish an epoch's loss (QoS 0; dropped while offline)."""
@@ -447,28 +388,7 @@ class MqttClient:
     def sample(self, event: SampleEvent) -> None:
         """Publish a stored sample, and (with `pictures`) its picture."""
         self._publish(self.topics.sample, sample_payload(event), self.config.qos)
-        self._picture(self.topics.sample_picture, event.view)
-
-    # --- pictures ---------------------------------------------------------------------------
-
-    def _picture(self, topic: str, view: Any) -> None:
-        """Encode (only here, on a change) and publish a picture, retained; kept for a
-        reconnect, when the broker may have lost it."""
-        if not self.config.pictures or view is None:
-            return
-        payload = picture_payload(view)
-        with self._pictures_lock:
-            self._pictures[topic] = payload
-            self._publish(topic, payload, self.config.qos, retain=True)
-
-    def _republish_pictures(self) -> None:
-        """On connect: the last pictures again, or (pictures off) clear any left on the broker."""
-        with self._pictures_lock:
-            if not self.config.pictures:
-                for topic in self.topics.pictures:
-                    self._client.publish(topic, b"", qos=1, retain=True)
-            for topic, payload in self._pictures.items():
-                self._client.publish(topic, payload, qos=self.config.qos, retain=True)
+        self._pictures.show(self.topics.sample_picture, event.view)
 
     def metrics(self, report: MetricsReport) -> None:
         """Publish a validation estimate, retained (so it is there after a restart of HA)."""
