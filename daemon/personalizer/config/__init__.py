@@ -24,19 +24,9 @@ from pydantic import ConfigDict, ValidationError
 from ..redaction import redact_url
 from ..schema import MISSING, StrictModel, problems_of
 from . import checks
-from .models import (
-    SECTIONS,
-    CameraConfig,
-    FleetConfig,
-    GpioConfig,
-    InferenceConfig,
-    ModelConfig,
-    MqttConfig,
-    PinAssignment,
-    StateConfig,
-    TrainingConfig,
-    WebConfig,
-)
+from .devices import CameraConfig, GpioConfig, PinAssignment
+from .models import SECTIONS, InferenceConfig, ModelConfig, StateConfig, TrainingConfig
+from .network import FleetConfig, MqttConfig, WebConfig
 from .report import ConfigError, ConfigProblem, config_problem
 from .values import INSTANCE_ENV, default_topic_prefix, instance_problem, pin_key
 

@@ -18,15 +18,9 @@ from pydantic import SecretStr
 
 from ..errors import BundleError
 from ..schema import MISSING
-from .models import (
-    CameraConfig,
-    FleetConfig,
-    GpioConfig,
-    ModelConfig,
-    MqttConfig,
-    StateConfig,
-    WebConfig,
-)
+from .devices import CameraConfig, GpioConfig
+from .models import ModelConfig, StateConfig
+from .network import FleetConfig, MqttConfig, WebConfig
 from .report import ConfigProblem
 from .values import fleet_name_problem, pin_key
 

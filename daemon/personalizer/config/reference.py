@@ -1,6 +1,7 @@
 """The default config file and the docs' table of keys, written from the config models.
 
-Every key's words, default and range are declared once, on its field (models.py, ``setting``).
+Every key's words, default and range are declared once, on its field (config/models.py,
+devices.py and network.py; ``setting`` in fields.py).
 :func:`config_file` renders the documented default ``config/personalizer.toml`` from them and
 :func:`keys_markdown` the table of keys in docs/daemon.md; ``scripts/generate-reference.py``
 writes both, and a test fails when a committed file differs from what the models say.
@@ -22,7 +23,7 @@ WIDTH = 100
 HEADER = """\
 personalizer: the daemon's configuration (TOML).
 
-This file is generated from the daemon's config models (config/models.py); every key below
+This file is generated from the daemon's config models (config/); every key below
 shows its default (optional ones commented out), except model.bundle, which you must set.
 Check it with:   personalizer check-config --config /etc/personalizer/personalizer.toml
 Unknown keys and bad values are errors that name the key, the value and what is allowed.
