@@ -132,15 +132,16 @@ def test_unknown_shows_its_closest_class_and_review_labels_what_the_board_kept(
     check_page(page, "pictures to review")
     screenshot(page, "phone-review")
 
-    first, second = page.locator(".review-item").nth(0), page.locator(".review-item").nth(1)
-    dismissed = int(first.get_attribute("data-id"))
+    items = page.locator(".review-item")
+    dismissed, labelled = (int(items.nth(i).get_attribute("data-id")) for i in (0, 1))
+    first = page.locator(f'.review-item[data-id="{dismissed}"]')
+    second = page.locator(f'.review-item[data-id="{labelled}"]')
     first.locator("button:has-text('Dismiss')").click()
     page.wait_for_selector(f'.review-item[data-id="{dismissed}"]', state="detached")
     ids = [item["id"] for item in watch.command("review", {})["items"]]
     assert dismissed not in ids
 
     mark = watch.mark()
-    labelled = int(second.get_attribute("data-id"))
     second.locator("button:has-text('New class')").click()
     page.fill("#dialog-input", "new thing")
     page.click("#dialog-ok")
@@ -150,12 +151,17 @@ def test_unknown_shows_its_closest_class_and_review_labels_what_the_board_kept(
     assert labelled not in [item["id"] for item in watch.command("review", {})["items"]]
     check_page(page, "a kept picture labelled as a new class")
 
-    # The dismissed scene is still untaught: it is kept again, and one tap makes it a sample.
+    # A scene still untaught is kept again, and one tap makes it a sample of a class.
     page.wait_for_function(
         "n => [...document.querySelectorAll('.review-item')].some((e) => +e.dataset.id > n)",
         arg=labelled, timeout=40_000,
     )  # fmt: skip
-    item = page.locator(".review-item").first
+    newer = page.evaluate(
+        "n => [...document.querySelectorAll('.review-item')].map((e) => +e.dataset.id)"
+        ".find((id) => id > n)",
+        labelled,
+    )
+    item = page.locator(f'.review-item[data-id="{newer}"]')
     mark = watch.mark()
     chip = item.locator("button.chip:not(.new)").first
     name = chip.inner_text()

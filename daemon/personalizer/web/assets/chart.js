@@ -46,6 +46,7 @@ export function drawLossChart(canvas, losses) {
   const points = losses.filter((p) => p.loss !== null && Number.isFinite(p.loss));
   canvas.dataset.points = String(points.length);
   canvas.dataset.scale = "log";
+  delete canvas.dataset.decades;
   const area = prepare(canvas);
   if (!area) return;
   const { g, width, height } = area;

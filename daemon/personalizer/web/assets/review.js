@@ -48,7 +48,7 @@ function likelyCount(item) {
 }
 
 function entry(item) {
-  const row = el("li", { class: "review-item", dataset: { id: String(item.id) } });
+  const row = el("li", { class: "review-item", dataset: { id: String(item.id), seen: String(item.seen) } });
   const act = (fields, what) => label(row, item, fields, what);
   const { buttons, listed } = choices(item);
   const scores = scoresText(item);
@@ -95,6 +95,20 @@ async function newClass(row, item) {
   await label(row, item, { class: name }, name);
 }
 
+// The list again, without moving what is on screen: a picture kept meanwhile is added at the
+// end, not at the top, so the row under the maker's finger stays the one they meant to tap.
+// Rows that are gone are removed; rows seen again are redrawn in place.
+function merge(box, items) {
+  const fresh = new Map(items.map((item) => [String(item.id), item]));
+  for (const row of [...box.children]) {
+    const item = fresh.get(row.dataset.id);
+    if (!item) row.remove();
+    else if (row.dataset.seen !== String(item.seen)) row.replaceWith(entry(item));
+    fresh.delete(row.dataset.id);
+  }
+  box.append(...[...fresh.values()].map(entry));
+}
+
 export async function loadReview(more = false) {
   if (!page.commands.has("review")) return;
   const offset = more ? review.offset : 0;
@@ -106,8 +120,7 @@ export async function loadReview(more = false) {
     box.replaceChildren(el("li", { class: "error", textContent: result.error }));
     return;
   }
-  const rows = result.items.map(entry);
-  if (more) box.append(...rows); else box.replaceChildren(...rows);
+  if (more) box.append(...result.items.map(entry)); else merge(box, result.items);
   review.offset = offset + result.items.length;
   review.total = result.total;
   $("review-more").hidden = review.offset >= result.total;
