@@ -34,7 +34,8 @@ _SMALL = """(touch) => [...document.querySelectorAll(
 
 # Visible text and the texts a screen reader reads that say null, undefined or NaN.
 _NULLS = """() => {
-  const bad = /\\b(null|undefined|NaN)\\b/;
+  // "nullnull" counts too (two missing values side by side): a side that is not a letter
+  const bad = /(^|[^a-z])(null|undefined)|(null|undefined)($|[^a-z])|\\bNaN\\b/i;
   const found = [];
   if (bad.test(document.body.innerText)) {
     found.push(...document.body.innerText.split(/\\n/).filter((line) => bad.test(line)));

@@ -61,6 +61,15 @@ def test_sixteen_classes_and_a_confusion_table_fit_a_phone(start_web_daemon, wid
     assert page.locator("#metrics table tr").count() == len(WIDE_CLASSES) + 1
     assert page.evaluate(_TABLE_SCROLLS), "the table should scroll inside its card"
     check_page(page, "a confusion table of 16 classes")
+    for width in (360, 430):  # the narrowest and the widest phones in common use
+        page.set_viewport_size({"width": width, "height": 844})
+        page.wait_for_function(  # laid out again (or too wide: check_page says what sticks out)
+            "w => document.documentElement.clientWidth === w"
+            " || document.documentElement.scrollWidth > w",
+            arg=width,
+        )
+        check_page(page, f"a confusion table of 16 classes at {width} px")
+    page.set_viewport_size(PHONE["viewport"])
     page.locator("#metrics").scroll_into_view_if_needed()
     screenshot(page, "phone-16-classes")
 
