@@ -192,12 +192,14 @@ function noMetrics(m) {
     && !/not enough/.test(m.method || ""));
 }
 
+// Why there is no accuracy, from the samples the board has now.
 function tooFewText() {
   const short = classes().filter((name) => samplesOf(name) === 1);
   const taught = classes().filter((name) => samplesOf(name) > 0);
   if (taught.length < 2) return "Not enough samples to check yet: teach at least 2 classes, with 2 samples or more each.";
   if (short.length) return `Not enough samples to check yet: ${listing(short)} ${short.length === 1 ? "needs" : "need"} at least 2 samples.`;
-  return "Not enough samples to check yet: each class needs at least 2 samples.";
+  // The estimate said "too few" of samples that have grown since.
+  return "There are enough samples now: train, or press Check now.";
 }
 
 // Rows: what each held-out sample was; columns: what the board said (the classes, then unknown).
