@@ -5,7 +5,9 @@
 // one card: gallery.js (Samples), review.js (Review), region.js (the region over the live
 // view), chart.js (the loss chart); words.js says things in a maker's words.
 
-import { $, ask, bytes, el, fill, initToast, known, listing, percent, plural, sleep, toast, when } from "./util.js";
+import {
+  $, ask, bytes, el, fill, initToast, known, listing, lossText, percent, plural, sleep, toast, when,
+} from "./util.js";
 import { classes, command, loggedOut, page, samplesOf, totalSamples } from "./board.js";
 import { drawLossChart } from "./chart.js";
 import { galleryOnStatus, initGallery } from "./gallery.js";
@@ -158,14 +160,14 @@ async function teach(name) {
 function trainingText(training) {
   const last = page.losses[page.losses.length - 1];
   const status = page.status;
-  if (training && last && known(last.loss)) return `Training… epoch ${last.epoch}: loss ${last.loss.toFixed(4)}`;
+  if (training && last && known(last.loss)) return `Training… epoch ${last.epoch}: loss ${lossText(last.loss)}`;
   if (training) return "Training…";
   if (!totalSamples()) return "No training yet: take samples first.";
   if (status && status.last_cycle && status.last_cycle.text) {
     return cycleSentence(status.last_cycle, when(status.last_cycle.ts));
   }
-  if (last && known(last.loss)) return `Epoch ${last.epoch}: loss ${last.loss.toFixed(4)}`;
-  if (status && known(status.last_loss)) return `Last loss ${status.last_loss.toFixed(4)}`;
+  if (last && known(last.loss)) return `Epoch ${last.epoch}: loss ${lossText(last.loss)}`;
+  if (status && known(status.last_loss)) return `Last loss ${lossText(status.last_loss)}`;
   return "No training yet.";
 }
 

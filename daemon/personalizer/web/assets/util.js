@@ -38,6 +38,13 @@ export function percent(value) {
   return known(value) && Number.isFinite(value) ? `${Math.round(value * 100)}%` : "–";
 }
 
+// A loss as the chart reads it: four decimals, or a power of ten once it is below 0.001
+// (so a loss that keeps falling never shows as 0.0000).
+export function lossText(value) {
+  if (!known(value) || !Number.isFinite(value)) return "–";
+  return value >= 0.001 || value === 0 ? value.toFixed(4) : value.toExponential(1);
+}
+
 export function bytes(n) {
   if (!known(n)) return "?";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
