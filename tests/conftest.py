@@ -73,10 +73,12 @@ def daemons() -> Iterator[list[Daemon]]:
 def run_daemon(
     tmp_path: Path, broker: Broker, bundle: Path, photo_frames: Path, daemons: list[Daemon]
 ) -> Callable[..., Daemon]:
-    """Start the real daemon (`personalizer run`) with config overrides; stopped after the test."""
+    """Start the real daemon (`personalizer run`) with config overrides (and another bundle:
+    `bundle_dir`); stopped after the test."""
 
-    def run(frames: Path | None = None, **kwargs: Any) -> Daemon:
-        daemon = start_daemon(tmp_path, broker, bundle, frames or photo_frames, **kwargs)
+    def run(frames: Path | None = None, bundle_dir: Path | None = None, **kwargs: Any) -> Daemon:
+        model = bundle_dir or bundle
+        daemon = start_daemon(tmp_path, broker, model, frames or photo_frames, **kwargs)
         daemons.append(daemon)
         return daemon
 

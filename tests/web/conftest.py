@@ -35,6 +35,11 @@ PASSWORD = "correct horse battery staple"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}  # fmt: skip
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+# Sixteen classes, some with long names, for the layout tests (a bundle with 16 slots).
+WIDE_CLASSES = ("astronaut", "cat", "coffee", "rocket", "motorcycle", "retina", "galaxies",
+                "tissue", "garden gnome", "red bicycle", "watering can", "front door open",
+                "car in the drive", "parcel on the step", "empty desk",
+                "the neighbour's ginger cat")  # fmt: skip
 
 
 def free_port() -> int:
@@ -120,6 +125,29 @@ def start_web_daemon(run_daemon: Callable[..., Daemon], tmp_path: Path) -> Calla
         return WebDaemon(daemon, base, password)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def wide_bundle() -> Path:
+    """A bundle with 16 class slots (otherwise as the tests' usual one)."""
+    from tests.support.bundles import BundleSpec, build_bundle
+
+    return build_bundle(
+        BundleSpec(num_classes=16, class_names=tuple(f"c{i:02d}" for i in range(16)))
+    )
+
+
+@pytest.fixture(scope="session")
+def pretrained_bundle() -> Path:
+    """A real ImageNet MobileNetV2 (160 px) with 8 class slots, whose features tell untaught
+    objects apart (the seeded random base of the usual bundle does not); the same bundle as
+    tests/daemon/test_review.py's, so it is converted once."""
+    from tests.support.bundles import BundleSpec, build_bundle
+
+    return build_bundle(
+        BundleSpec(image_size=160, alpha=1.0, weights="pretrained", num_classes=8,
+                   class_names=tuple("ABCDEFGH"))
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -150,3 +150,16 @@ def test_the_feed_costs_nothing_without_pages():
     assert feed.pages == 0
     snapshot = dict(feed.snapshot())
     assert '"frame":999' in snapshot["prediction"] and snapshot["losses"] == "[]"
+
+
+def test_the_feed_drops_the_losses_once_every_sample_is_forgotten():
+    feed = LiveFeed()
+    feed.status(_status(3))
+    for epoch in range(1, 4):
+        feed.loss(LossEvent(1.0 / epoch, epoch, 3, 0.0))
+    assert json.loads(dict(feed.snapshot())["losses"])[-1]["epoch"] == 3
+    feed.status(_status(0))  # a reset of everything: the chart was of a head that is gone
+    assert dict(feed.snapshot())["losses"] == "[]"
+    feed.loss(LossEvent(0.7, 1, 2, 0.0))  # training again after new samples
+    feed.status(_status(2))
+    assert [loss["epoch"] for loss in json.loads(dict(feed.snapshot())["losses"])] == [1]

@@ -38,7 +38,8 @@ def test_requests_without_a_session_change_nothing(web_daemon):
         answer = client.command(name, fields, csrf="anything")
         assert answer.status == 401, (name, answer.status, answer.text)
         assert answer.json()["ok"] is False
-    for path in ("/api/session", "/api/events", "/api/frame", "/api/health", "/api/thumbnail/1"):
+    for path in ("/api/session", "/api/events", "/api/frame", "/api/health", "/api/thumbnail/1",
+                 "/api/review/1/image"):  # fmt: skip
         assert client.get(path).status == 401, path
     page = client.get("/")
     assert page.status == 303 and page.headers["Location"] == "/login"
@@ -226,3 +227,20 @@ def test_bad_bodies_and_commands_are_refused(web_daemon):
     )
     assert big.status == 413
     assert_nothing_changed(web_daemon)
+
+
+def test_a_kept_frames_picture_needs_a_session_and_an_existing_id(web_daemon):
+    # Before any sample every frame is unknown: the board keeps the first one for review.
+    web_daemon.daemon.status(predicate=lambda s: s["review_pending"] >= 1)
+    client = web_daemon.logged_in()
+    items = client.command("review", {}).json()["items"]
+    path = f"/api/review/{items[0]['id']}/image"
+    picture = client.get(path)
+    assert picture.status == 200 and picture.headers["Content-Type"] == "image/jpeg"
+    assert picture.body[:2] == b"\xff\xd8"
+    assert "private" in picture.headers["Cache-Control"]
+    assert web_daemon.client().get(path).status == 401  # the same address without a session
+    missing = client.get("/api/review/999999/image")
+    assert missing.status == 404 and "kept frame 999999" in missing.json()["error"]
+    for bad in ("/api/review/x/image", "/api/review/-1/image", "/api/review/1/../../state.db"):
+        assert client.get(bad).status == 404, bad

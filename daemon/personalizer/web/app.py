@@ -9,6 +9,8 @@ Routes:
   health), from :class:`~.feed.LiveFeed`;
 - ``GET /api/frame?after=N``: the next camera frame after number N as a JPEG (waits up to 2 s);
 - ``GET /api/thumbnail/<id>``: a stored sample's JPEG (the ``thumbnail`` command);
+- ``GET /api/review/<id>/image``: the JPEG of a frame kept for review (``thumbnail`` with
+  ``review_id``);
 - ``POST /api/command/<name>``: a JSON object, run as the command ``name`` with ``source: "web"``,
   exactly as MQTT and the buttons run it; the reply is the command's result.
 
@@ -59,13 +61,20 @@ HEALTH_INTERVAL = 2.0  # seconds between two health events on the stream
 DISK_INTERVAL = 5.0  # seconds a measurement of the state folder's size is reused
 MAX_BODY = 64 * 1024  # bytes of a request body (commands are small: no images are uploaded)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-ASSETS = ("app.js", "app.css", "icon.svg")
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".html": "text/html; charset=utf-8",
 }
+# The page's files served under /static/: its scripts (ES modules), styles and icon.
+ASSETS = tuple(
+    sorted(
+        entry.name
+        for entry in resources.files(__package__).joinpath("assets").iterdir()
+        if os.path.splitext(entry.name)[1] in (".js", ".css", ".svg")
+    )
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
@@ -171,6 +180,7 @@ class WebApp:
                 web.get("/api/events", self.events),
                 web.get("/api/frame", self.frame),
                 web.get(r"/api/thumbnail/{id:\d{1,12}}", self.thumbnail),
+                web.get(r"/api/review/{id:\d{1,12}}/image", self.review_image),
                 web.get("/api/health", self.health_info),
                 web.post("/api/command/{name}", self.command),
             ]
@@ -446,8 +456,16 @@ class WebApp:
 
     async def thumbnail(self, request: web.Request) -> web.Response:
         """A stored sample's image (its model-input crop) as a JPEG."""
-        sample_id = int(request.match_info["id"])
-        result = await self._run("thumbnail", {"id": sample_id})
+        return await self._jpeg({"id": int(request.match_info["id"])})
+
+    async def review_image(self, request: web.Request) -> web.Response:
+        """The image of a frame kept for review (what the model saw of it) as a JPEG."""
+        return await self._jpeg({"review_id": int(request.match_info["id"])})
+
+    async def _jpeg(self, fields: dict[str, int]) -> web.Response:
+        """The JPEG the ``thumbnail`` command answers with for ``fields``; 404 when there is
+        none. Ids are never reused, so the browser may keep it a minute."""
+        result = await self._run("thumbnail", fields)
         if not result.get("ok"):
             raise _json_error(web.HTTPNotFound, str(result.get("error")))
         try:

@@ -1,7 +1,8 @@
 """The page's live data: an :class:`~personalizer.events.EventSink` that pushes to open pages.
 
 The service hands it every event, like the MQTT client; it keeps the newest status, prediction
-and metrics and the recent losses (a page that connects gets those first), and forwards each
+and metrics and the recent losses (a page that connects gets those first; they are dropped when
+every sample is), and forwards each
 event to the pages connected to the event stream (server-sent events). Events arrive from the
 daemon's threads; pages are served by the web server's event loop, so events cross over with
 ``loop.call_soon_threadsafe``. With no page connected an event costs a lock and an assignment.
@@ -163,9 +164,13 @@ class LiveFeed:
         self._push_due = self._call(loop.call_later, self.push_interval, self._push_frequent)
 
     def status(self, report: StatusReport) -> None:
-        """Keep and forward the status."""
+        """Keep and forward the status. With no sample left the losses are dropped: they
+        were of a head that is gone, and a page that connects now must not chart them."""
         with self._lock:
             self._status = report
+            if not any(report.samples.values()):
+                self._losses.clear()
+                self._new_losses = []
         self._call(self._push, "status", lambda: payloads.status_payload(report))
 
     def prediction(self, event: PredictionEvent) -> None:
