@@ -97,6 +97,13 @@ def test_a_scene_that_stays_unknown_does_not_flood_the_review(rig):
     assert rig.run("review", {})["total"] == 1  # one per KEEP_EVERY for the reason
 
 
+def test_a_board_taught_nothing_keeps_no_frame(tmp_path, pretrained, monkeypatch):
+    monkeypatch.setattr(review_module, "KEEP_EVERY", 0.0)
+    fresh = engine_rig(tmp_path, pretrained, TAUGHT)
+    classify_frame(fresh, photos.photo("astronaut"))
+    assert fresh.run("review", {})["total"] == 0  # every frame is unknown: nothing to ask
+
+
 def test_a_confident_known_frame_is_not_kept(rig):
     classify_frame(rig, photos.variant("rocket", 7))
     assert rig.run("review", {})["total"] == 0

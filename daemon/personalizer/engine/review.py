@@ -2,7 +2,8 @@
 
 A frame is kept when the board could not tell (:func:`why_unsure`):
 
-- ``unknown``: none of the taught classes (the open-set test);
+- ``unknown``: none of the taught classes (the open-set test); on a board taught nothing yet
+  every frame is unknown, and none is kept;
 - ``close call``: the two best classes were within :data:`CLOSE` of each other;
 - ``unlike its samples``: it passed as a class, but it is less like that class than any of the
   class's own samples are (a new light, night vision: a head taught in daylight is confidently
@@ -58,7 +59,7 @@ def why_unsure(
     """Why the board was unsure of a frame (see the module doc), or None. ``lowest`` maps a
     class to the least any of its samples is like it."""
     if not result.known:
-        return UNKNOWN
+        return UNKNOWN if result.closest is not None else None  # None: nothing taught yet
     best = sorted(result.scores.values(), reverse=True)[:2]
     if len(best) == 2 and best[0] - best[1] < close:
         return CLOSE_CALL
