@@ -10,7 +10,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from tests.support import photos
 from tests.support.certificates import make_server_certificate
+from tests.support.mqtt_watch import b64
 from tests.support.waiting import wait_until
 from tests.web.client import WebClient
 from tests.web.conftest import PASSWORD, wait_for_frame
@@ -229,8 +231,17 @@ def test_bad_bodies_and_commands_are_refused(web_daemon):
     assert_nothing_changed(web_daemon)
 
 
-def test_a_kept_frames_picture_needs_a_session_and_an_existing_id(web_daemon):
-    # Before any sample every frame is unknown: the board keeps the first one for review.
+def test_a_kept_frames_picture_needs_a_session_and_an_existing_id(
+    start_web_daemon, pretrained_bundle
+):
+    # Two photos of the replay are taught, the other two are unknown: kept for review.
+    web_daemon = start_web_daemon(
+        bundle_dir=pretrained_bundle, overrides={"model": {"classes": ["cat", "coffee"]}}
+    )
+    for name in ("cat", "coffee"):
+        for index in (1, 2, 3):
+            image = b64(photos.encode(photos.variant(name, index)))
+            assert web_daemon.daemon.watch.command("sample", {"class": name, "image": image})["ok"]
     web_daemon.daemon.status(predicate=lambda s: s["review_pending"] >= 1)
     client = web_daemon.logged_in()
     items = client.command("review", {}).json()["items"]
