@@ -318,6 +318,16 @@ function cameraText(camera) {
   return el("span", { class: "bad", textContent: camera.error || "not working" });
 }
 
+// The fleet group in words: "workshop: 120 samples, 80 from 2 other boards, heard 2 min ago".
+function fleetText(fleet) {
+  const others = fleet.boards ? fleet.boards.length : 0;
+  const group = `${fleet.group}${fleet.mode === "follow" ? " (following)" : ""}`;
+  let samples = plural(fleet.samples || 0, "sample");
+  if (others) samples += `, ${fleet.from_others || 0} from ${plural(others, "other board")}`;
+  const heard = known(fleet.last_heard) ? `heard ${when(fleet.last_heard)}` : "no other board heard yet";
+  return `${group}: ${samples}, ${heard}`;
+}
+
 function renderStatus() {
   const s = page.status;
   const h = page.health;
@@ -329,6 +339,7 @@ function renderStatus() {
     if (known(h.fps)) rows.push(["Frame rate", `${h.fps.toFixed(1)} a second`]);
   }
   if (s) rows.push(["Samples", String(totalSamples())]);
+  if (s && s.fleet) rows.push(["Fleet", fleetText(s.fleet)]);
   if (h && h.disk && known(h.disk.used)) {
     rows.push(["Storage", `${bytes(h.disk.used)} used` + (known(h.disk.free) ? `, ${bytes(h.disk.free)} free` : "")]);
   }
