@@ -47,7 +47,14 @@ from tests.support.mqtt_watch import Message, MqttWatch, b64  # noqa: E402
 
 CLASSES = ("cat", "coffee", "rocket", "astronaut")
 ROOT = "personalizer/demo"
-WORK = REPO / "build" / "demo"
+WORK = Path(os.environ.get("DEMO_DIR") or REPO / "build" / "demo")  # DEMO_DIR: the tests' own
+
+
+def shown(path: Path) -> Path:
+    """``path`` as the user reads it: relative to the repository when inside it."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
 SAMPLES_PER_CLASS = 6
 MAX_TRAIN_SECONDS = 120
 WEB_PORT = 8080  # the page's port when it is free (else any free one)
@@ -93,7 +100,10 @@ class Terminal:
         kind = "result" if topic.endswith("/result") else topic
         if topic.startswith("cmd/") and not topic.endswith("/result"):
             return  # our own commands: their results are shown instead
-        text = _summary(topic, message)
+        try:
+            text = _summary(topic, message)
+        except (ValueError, KeyError, TypeError) as exc:  # never kill the MQTT thread
+            text = f"({len(message.payload)} bytes: {exc})"
         stamp = f"{time.monotonic() - self.started:6.1f}s"
         self._line(self._paint(kind, f"   {stamp}  {topic:<22} {text}"))
 
@@ -101,6 +111,8 @@ class Terminal:
 def _summary(topic: str, message: Message) -> str:
     if topic == "availability":
         return message.text
+    if topic.startswith("picture/"):  # Home Assistant's image entities: a retained JPEG
+        return f"a JPEG of what the model saw ({len(message.payload) // 1024} KB)"
     data = message.json()
     if topic == "status":
         camera = data["camera"]
@@ -115,6 +127,12 @@ def _summary(topic: str, message: Message) -> str:
         return f"epoch {data['epoch']:4d}  loss {data['loss']:.4f}  {bar}"
     if topic == "prediction":
         return f"frame {data['frame']:5d}: {data['class']:<10} {data['confidence']:.0%}"
+    if topic == "class_change":
+        return f"now {data['class']} ({data['confidence']:.0%}), was {data['previous']}"
+    if topic == "metrics" and data["accuracy"] is None:
+        return "no accuracy estimate yet (too few samples)"
+    if topic == "metrics":
+        return f"accuracy {data['accuracy']:.0%} on {data['samples']} samples ({data['method']})"
     if topic.endswith("/result"):
         fields = {k: v for k, v in data.items() if k not in ("request_id", "scores")}
         return json.dumps(fields)
@@ -300,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         watch = MqttWatch(broker.host, broker.port, ROOT)
         watch.on_message = term.traffic
         watch.start()
-        term.say(f"starting the daemon: personalizer run --config {config.relative_to(REPO)}")
-        term.say(f"(its log: {config.with_suffix('.log').relative_to(REPO)})")
+        term.say(f"starting the daemon: personalizer run --config {shown(config)}")
+        term.say(f"(its log: {shown(config.with_suffix('.log'))})")
         daemon = DaemonProcess(config).start()
         try:
             first = watch.wait_for("status", timeout=120)
@@ -347,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             watch.close()
         broker.close()
     if status == 0:
-        term.say("done. What you taught is kept in build/demo/state for the next `make demo`")
+        kept = shown(WORK / "state")
+        term.say(f"done. What you taught is kept in {kept} for the next `make demo`")
         term.say("(`make demo FRESH=1` starts over).")
     return status
 
