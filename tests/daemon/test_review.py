@@ -65,6 +65,7 @@ def test_an_untaught_object_is_kept_once_merged_and_labelled_into_a_sample(rig, 
     listed = rig.run("samples", {"class": "astronaut"})["samples"]
     assert listed[0]["source"] == "review" and listed[0]["image"]
     assert rig.events.last("sample").source == "review"
+    assert rig.events.last("sample").view.shape == (224, 224, 3)  # Home Assistant's picture
     with pytest.raises(CommandError, match="there is no kept frame"):
         rig.run("review_label", {"id": item["id"], "dismiss": True})
 

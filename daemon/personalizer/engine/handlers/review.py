@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ...commands import CommandError
+from ...images import ImageDecodeError, decode_image
 
 if TYPE_CHECKING:
     from ...commands import Command
@@ -33,10 +34,24 @@ def label(engine: Engine, command: Command) -> dict[str, Any]:
     if kept is None:
         raise CommandError(_missing(payload.id))
     item, bottleneck, jpeg = kept
-    result = engine.add_sample(payload.class_name, bottleneck, jpeg, "review")
+    result = engine.add_sample(payload.class_name, bottleneck, jpeg, "review", view=_view(jpeg))
     engine.review.forget(payload.id)
     log.info("kept frame %d (%s) is now a sample of %s", item.id, item.reason, payload.class_name)
     return {"id": payload.id, **result}
+
+
+def _view(jpeg: bytes | None) -> Any:
+    """The kept crop as the picture of the new sample (None when it has none or is unreadable:
+    the sample is taken all the same, without a picture)."""
+    if jpeg is None:
+        return None
+    try:
+        view = decode_image(jpeg, max_pixels=1024 * 1024)
+    except ImageDecodeError as exc:
+        log.warning("the kept frame's picture could not be read (%s); no picture is sent", exc)
+        return None
+    view.setflags(write=False)
+    return view
 
 
 def _missing(review_id: int) -> str:
