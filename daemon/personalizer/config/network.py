@@ -230,7 +230,8 @@ class WebConfig(PasswordSection):
 class FleetConfig(StrictModel):
     """`[fleet]`: boards that share their samples through the broker (README, "A fleet of
     boards"). With a group, the samples' pictures travel to the broker and over its bridges;
-    without one, no picture ever leaves the board."""
+    without one, the only pictures that leave the board are `[mqtt] pictures` (the last class
+    change's and sample's) and `cmd/thumbnail` replies, both of which can be switched off."""
 
     group: Annotated[
         FleetName,
