@@ -1,4 +1,4 @@
-"""The page's HTTP side (aiohttp): routes, the login, and the checks every request passes.
+"""The page's HTTP side (aiohttp): routes and the login.
 
 Routes:
 
@@ -14,11 +14,7 @@ Routes:
 - ``POST /api/command/<name>``: a JSON object, run as the command ``name`` with ``source: "web"``,
   exactly as MQTT and the buttons run it; the reply is the command's result.
 
-Every request but the login page and the assets needs a session (the HttpOnly cookie set by
-the login); every POST needs its Origin (when the browser sends one) to be this page, and every
-POST but the login needs the session's CSRF token in the ``X-CSRF-Token`` header. Without a
-password the server listens on loopback only, every browser there gets a session without a
-login, and the Host header must name loopback (against DNS rebinding).
+The checks every request passes (session, Origin, CSRF token, Host) are in guard.py.
 """
 
 from __future__ import annotations
@@ -31,7 +27,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,24 +39,21 @@ from ..camera import LatestFrame
 from ..commands import COMMAND_NAMES, Command, CommandError, reply
 from ..commands.reference import PAGE_COMMANDS
 from ..config import WebConfig
-from .auth import SESSION_LIFETIME, LoginThrottle, Sessions, WebSession, password_matches
-from .auth import tokens_match as _tokens_match
+from .auth import LoginThrottle, Sessions, WebSession, password_matches
+from .disk import DiskUse
 from .feed import LiveFeed
 from .frames import FrameEncoder
+from .guard import COOKIE, RequestGuard, json_error
 
 log = logging.getLogger(__name__)
 
-COOKIE = "personalizer_session"
-CSRF_HEADER = "X-CSRF-Token"
 # The commands the page sends (`classify` of an uploaded image is not among them).
 WEB_COMMANDS = PAGE_COMMANDS
 COMMAND_TIMEOUT = 30.0  # seconds a command may take before the page is told it timed out
 FRAME_WAIT = 2.0  # seconds /api/frame waits for a newer frame before answering 204
 FRAME_POLL = 0.02  # seconds between looks at the newest frame while waiting
 HEALTH_INTERVAL = 2.0  # seconds between two health events on the stream
-DISK_INTERVAL = 5.0  # seconds a measurement of the state folder's size is reused
 MAX_BODY = 64 * 1024  # bytes of a request body (commands are small: no images are uploaded)
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -75,17 +68,6 @@ ASSETS = tuple(
         if os.path.splitext(entry.name)[1] in (".js", ".css", ".svg")
     )
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",  # no-referrer would make form posts say Origin: null
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -104,34 +86,6 @@ class PageBackend:
 def asset(name: str) -> bytes:
     """The bytes of one of the page's files (shipped as package data)."""
     return resources.files(__package__).joinpath("assets", name).read_bytes()
-
-
-class _DiskUse:
-    """The state folder's size and its file system's free space, measured now and then."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._measured = -DISK_INTERVAL
-        self._value: dict[str, int | None] = {}
-
-    def value(self) -> dict[str, int | None]:
-        now = time.monotonic()
-        if now - self._measured >= DISK_INTERVAL:
-            self._measured = now
-            used = 0
-            for root, _dirs, files in os.walk(self.folder):
-                for name in files:
-                    try:
-                        used += os.lstat(os.path.join(root, name)).st_size
-                    except OSError:
-                        continue
-            try:
-                stats = os.statvfs(self.folder)
-                free, total = stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
-            except OSError:
-                free = total = None
-            self._value = {"used": used, "free": free, "total": total}
-        return self._value
 
 
 class WebApp:
@@ -153,22 +107,23 @@ class WebApp:
         self.sessions = sessions if sessions is not None else Sessions()
         self.throttle = throttle if throttle is not None else LoginThrottle()
         self.closing = asyncio.Event()
-        self._disk = _DiskUse(backend.state_dir)
+        self._disk = DiskUse(backend.state_dir)
+        self.guard = RequestGuard(config, self.sessions)
         self._pages = {name: asset(name).decode("utf-8") for name in ("index.html", "login.html")}
         self._assets = {name: asset(name) for name in ASSETS}
 
     @property
     def open_without_login(self) -> bool:
         """No password: every browser on this board (loopback) is let in without a login."""
-        return self.config.password is None
+        return self.guard.open_without_login
 
     def application(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(
             client_max_size=MAX_BODY,
-            middlewares=[self._host_check, self._session_check],
+            middlewares=[self.guard.host_check, self.guard.session_check],
         )
-        app.on_response_prepare.append(self._add_headers)
+        app.on_response_prepare.append(self.guard.add_headers)
         app.add_routes(
             [
                 web.get("/", self.index),
@@ -186,73 +141,6 @@ class WebApp:
             ]
         )
         return app
-
-    # --- checks (middlewares) ---------------------------------------------------------------
-
-    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
-        # on_response_prepare: every response, errors and the event stream included.
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        if self.config.tls:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-
-    @web.middleware
-    async def _host_check(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        # Without a password only loopback can reach the server; a page of another site whose
-        # name was made to point at 127.0.0.1 (DNS rebinding) still sends its own Host name.
-        if self.open_without_login and _host_name(request.host) not in LOOPBACK_NAMES:
-            raise web.HTTPMisdirectedRequest(text="this page answers to 127.0.0.1 only\n")
-        return await handler(request)
-
-    def _origin_ok(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True  # not a browser's cross-site request (browsers send Origin on POST)
-        return origin == f"{request.scheme}://{request.host}"
-
-    @web.middleware
-    async def _session_check(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        path = request.path
-        if request.method not in ("GET", "HEAD") and not self._origin_ok(request):
-            log.warning("web: refused a %s %s from another site (Origin %s)", request.method, path,
-                        request.headers.get("Origin"))  # fmt: skip
-            raise _json_error(web.HTTPForbidden, "this request comes from another site")
-        if path in ("/login",) or path.startswith("/static/"):
-            return await handler(request)
-        session = self.sessions.get(request.cookies.get(COOKIE))
-        fresh: WebSession | None = None
-        if session is None and self.open_without_login and path == "/":
-            session = fresh = self.sessions.create()
-        if session is None:
-            if path.startswith("/api/") or request.method != "GET":
-                raise _json_error(web.HTTPUnauthorized, "not logged in; log in at /login")
-            raise web.HTTPSeeOther("/login")
-        if request.method not in ("GET", "HEAD"):
-            if not _tokens_match(request.headers.get(CSRF_HEADER), session.csrf):
-                log.warning("web: refused %s %s: no valid CSRF token", request.method, path)
-                raise _json_error(web.HTTPForbidden, "missing or wrong CSRF token; reload the page")
-        request["session"] = session
-        response = await handler(request)
-        if fresh is not None:
-            self._set_cookie(response, fresh)
-        return response
-
-    def _set_cookie(self, response: web.StreamResponse, session: WebSession) -> None:
-        response.set_cookie(
-            COOKIE,
-            session.id,
-            max_age=int(SESSION_LIFETIME),
-            path="/",
-            httponly=True,
-            samesite="Lax",  # Strict would hide the session from links (Home Assistant's)
-            secure=self.config.tls,
-        )
 
     # --- pages ------------------------------------------------------------------------------
 
@@ -305,7 +193,7 @@ class WebApp:
         session = self.sessions.create()
         log.info("web: %s logged in (%d session(s))", client, len(self.sessions))
         response = web.Response(status=303, headers={"Location": "/"})
-        self._set_cookie(response, session)
+        self.guard.set_cookie(response, session)
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -391,7 +279,7 @@ class WebApp:
         try:
             after = int(request.query.get("after", "0"))
         except ValueError:
-            raise _json_error(web.HTTPBadRequest, '"after" must be a frame number') from None
+            raise json_error(web.HTTPBadRequest, '"after" must be a frame number') from None
         frames = self.backend.frames
         deadline = time.monotonic() + FRAME_WAIT
         frame = frames.latest()
@@ -440,15 +328,15 @@ class WebApp:
         """Run one command of :data:`WEB_COMMANDS` and answer with its result."""
         name = request.match_info["name"]
         if name not in WEB_COMMANDS:
-            raise _json_error(web.HTTPNotFound, f'the page cannot send "{name}"')
+            raise json_error(web.HTTPNotFound, f'the page cannot send "{name}"')
         try:
             fields = await request.json()
         except (ValueError, UnicodeDecodeError):
-            raise _json_error(web.HTTPBadRequest, "the body must be a JSON object") from None
+            raise json_error(web.HTTPBadRequest, "the body must be a JSON object") from None
         if not isinstance(fields, dict):
-            raise _json_error(web.HTTPBadRequest, "the body must be a JSON object")
+            raise json_error(web.HTTPBadRequest, "the body must be a JSON object")
         if "image" in fields:  # the page teaches from the camera only
-            raise _json_error(web.HTTPBadRequest, 'the page does not send images ("image")')
+            raise json_error(web.HTTPBadRequest, 'the page does not send images ("image")')
         result = await self._run(name, fields)
         if not result.get("ok"):
             log.info("web: %s refused: %s", name, result.get("error"))
@@ -467,27 +355,15 @@ class WebApp:
         none. Ids are never reused, so the browser may keep it a minute."""
         result = await self._run("thumbnail", fields)
         if not result.get("ok"):
-            raise _json_error(web.HTTPNotFound, str(result.get("error")))
+            raise json_error(web.HTTPNotFound, str(result.get("error")))
         try:
             body = base64.b64decode(result["image"], validate=True)
         except (KeyError, TypeError, binascii.Error):
-            raise _json_error(web.HTTPBadGateway, "the thumbnail was not base64") from None
+            raise json_error(web.HTTPBadGateway, "the thumbnail was not base64") from None
         return web.Response(
             body=body, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"}
         )
 
 
-def _host_name(host: str | None) -> str:
-    """The name in a Host header, without the port (``[::1]:8080`` -> ``[::1]``)."""
-    host = host or ""
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0]
-
-
 async def _send(response: web.StreamResponse, name: str, data: str) -> None:
     await response.write(f"event: {name}\ndata: {data}\n\n".encode())
-
-
-def _json_error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"ok": False, "error": message}), content_type="application/json")
