@@ -130,3 +130,25 @@ def test_every_change_of_samples_and_classes_is_told_to_the_listeners(rig) -> No
     ]  # fmt: skip
     assert heard[0].jpeg[:2] == b"\xff\xd8" and heard[0].source == "mqtt"
     assert heard[5].sample_id == second
+
+
+def test_how_training_ended_and_its_loss_are_kept_across_a_restart(tmp_path, bundle) -> None:
+    rig = engine_rig(tmp_path, bundle)
+    for name in CLASSES:
+        for i in range(3):
+            rig.run("sample", {"class": name, "image": photos.variant(name, i)})
+    rig.run("train", {"action": "start"})
+    rig.engine.trainer.run_epoch()
+    rig.run("train", {"action": "stop"})
+    ended = rig.engine.status.report()
+    assert ended.last_cycle["reason"] == "stopped" and ended.last_loss is not None
+    rig.store.close()
+
+    again = engine_rig(tmp_path, bundle)  # the daemon's next start
+    report = again.engine.status.report()
+    assert report.last_cycle == ended.last_cycle  # the page and Home Assistant say the same
+    assert report.last_loss == pytest.approx(ended.last_cycle["loss"], abs=1e-6)
+    again.run("reset", {"all": True})
+    assert again.engine.status.report().last_cycle is None
+    again.store.close()
+    assert engine_rig(tmp_path, bundle).engine.status.report().last_cycle is None

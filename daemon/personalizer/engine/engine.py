@@ -109,11 +109,15 @@ class Engine:
 
     def after_load(self) -> None:
         """After the state was (re)loaded: an untrained head is imprinted, the open-set test
-        is measured, smoothing restarts."""
+        is measured, smoothing restarts, and the kept frames, the last training cycle and the
+        region are taken from the state."""
         self.imprint_if_untrained()
         self.model.open_set()
         self.frames.reset()
         self.review.load()
+        self.trainer.load()
+        if self.trainer.last_cycle is not None:
+            self.status.loss(self.trainer.last_cycle.loss)  # until the next epoch's
         region = self.store.region
         self.frames.region = Region.parse(region) if region else None
 

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 __all__ = ["STATE_DB", "StateDirError", "StateStore"]
 
 REGION = "region"  # meta: [x, y, width, height] as fractions, or null (the whole frame)
+LAST_CYCLE = "last_cycle"  # meta: how the last training cycle ended, or null (never trained)
 
 
 class StateStore:
@@ -357,6 +358,18 @@ class StateStore:
         """Keep ``region`` (None: the whole frame) in the state (one transaction)."""
         value = list(region) if region else None
         self.write("storing the region", lambda db: db.set_meta({REGION: value}))
+
+    @property
+    def last_cycle(self) -> dict[str, Any] | None:
+        """How the last training cycle ended, as kept in the state (None: not kept)."""
+        with self.lock:
+            kept = self._db().meta_json(LAST_CYCLE)
+        return kept if isinstance(kept, dict) else None
+
+    def set_last_cycle(self, cycle: Mapping[str, Any] | None) -> None:
+        """Keep how the last training cycle ended (None: forget it), for the next start."""
+        value = dict(cycle) if cycle is not None else None
+        self.write("recording how training ended", lambda db: db.set_meta({LAST_CYCLE: value}))
 
     def size(self) -> int:
         """Bytes the state database takes on disk."""

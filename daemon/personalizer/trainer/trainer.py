@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..config import TrainingConfig
@@ -41,6 +41,23 @@ class CycleEnd:
         """In words, for the log and the page."""
         loss = "" if self.loss is None else f", loss {self.loss:.4f}"
         return f"training finished: {REASONS[self.reason]} ({self.epochs} epochs{loss})"
+
+    @classmethod
+    def from_kept(cls, kept: Mapping[str, object] | None) -> CycleEnd | None:
+        """The cycle as the state kept it (``dataclasses.asdict``); None when it is not one."""
+        if not kept:
+            return None
+        reason, epochs, loss, ts = (kept.get(k) for k in ("reason", "epochs", "loss", "ts"))
+        number = (int, float)
+        if (
+            reason not in REASONS
+            or not isinstance(epochs, int)
+            or not (loss is None or isinstance(loss, number))
+            or not isinstance(ts, number)
+        ):
+            log.warning("the state's record of the last training cycle is unreadable: %r", kept)
+            return None
+        return cls(str(reason), epochs, None if loss is None else float(loss), float(ts))
 
 
 class TrainableModel(Protocol):
@@ -131,11 +148,28 @@ class Trainer:
         if was_on:
             self.last_cycle = CycleEnd(reason, self._cycle_epochs, self._cycle_loss, time.time())
             log.info("%s, at epoch %d", self.last_cycle.text, self.model.epochs)
+            self._keep_cycle()
             self._cycle_ended = self._cycle_ended or self._cycle_epochs > 0
             self.on_state_change()
         if save:
             self.save_if_dirty()
         return was_on
+
+    def load(self) -> None:
+        """Take how the last cycle ended from the state (after it was opened or reloaded)."""
+        self.last_cycle = CycleEnd.from_kept(self.store.last_cycle)
+
+    def forget_cycle(self) -> None:
+        """Forget how the last cycle ended (every sample and parameter was cleared)."""
+        self.last_cycle = None
+        self._keep_cycle()
+
+    def _keep_cycle(self) -> None:
+        cycle = self.last_cycle
+        try:
+            self.store.set_last_cycle(None if cycle is None else asdict(cycle))
+        except OSError as exc:  # the status says the write failed; training goes on
+            log.warning("keeping how training ended failed: %s", exc)
 
     def finish_cycle(self) -> bool:
         """After a training cycle ended: run ``on_cycle_end`` (the validation estimate) once.

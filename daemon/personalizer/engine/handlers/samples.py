@@ -134,6 +134,7 @@ def reset(engine: Engine, command: Command) -> dict[str, Any]:
         removed = store.delete_samples(None)
         store.clear_head()
         model.clear()
+        engine.trainer.forget_cycle()
         engine.status.loss(None)
         engine.frames.reset()
         engine.metrics_changed()
