@@ -214,3 +214,32 @@ def test_no_database_read_under_the_lock_the_frame_path_takes(tmp_path: Path, bu
     assert took < 2.0 and result.class_name in (*CLASSES, "unknown")
     assert read_under_lock == []
     assert np.isfinite(rig.model.open_set().threshold)
+
+
+def test_train_stop_answers_once_the_head_on_disk_has_every_batch_trained(tmp_path, bundle):
+    # A stop arrives while a batch is being trained: the reply must mean the state on disk has
+    # that batch (an export or a copy of the file right after gets the trained head).
+    rig = engine_rig(tmp_path, bundle)
+    for name in CLASSES:
+        for i in range(6):
+            rig.run("sample", {"class": name, "image": photos.variant(name, i)})
+    head = rig.engine.model._head
+    original, stepping = head._step, threading.Event()
+
+    def slow_step(*args, **kwargs):
+        stepping.set()
+        time.sleep(0.3)  # the stop below arrives in here
+        return original(*args, **kwargs)
+
+    head._step = slow_step
+    rig.run("train", {"action": "start"})
+    epoch = threading.Thread(target=rig.engine.trainer.run_epoch)
+    epoch.start()
+    assert stepping.wait(10)
+    rig.run("train", {"action": "stop"})
+    saved = rig.store.read(lambda db: db.head.load())
+    now = rig.engine.model.head()
+    epoch.join(10)
+    assert saved is not None and saved.steps == now.steps >= 1
+    for on_disk, in_memory in zip(saved.parameters, now.parameters, strict=True):
+        assert np.array_equal(on_disk, in_memory)

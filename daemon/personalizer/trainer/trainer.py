@@ -105,6 +105,9 @@ class Trainer:
         self._halt = threading.Event()  # the runtime's `stop`: set whenever training should end
         self._halt.set()
         self._lock = threading.Lock()
+        # Held by the trainer thread around an epoch; a stop() that saves waits on it (never
+        # holding it with another lock), so the save has the last batch trained.
+        self._epoch_lock = threading.Lock()
         self._cycle_epochs = 0
         self._plateau = Plateau()
         self._cycle_loss: float | None = None
@@ -140,7 +143,9 @@ class Trainer:
 
     def stop(self, save: bool = True, reason: str = "stopped") -> bool:
         """Switch training off (the running epoch ends after its batch); False if it was off.
-        ``reason`` (a key of plateau.REASONS) is recorded as how the cycle ended."""
+        ``reason`` (a key of plateau.REASONS) is recorded as how the cycle ended. With ``save``
+        it waits for that batch and saves what was trained, so a reply to `train stop` means
+        the state on disk is the trained head (an export right after has it)."""
         with self._lock:
             was_on = self._wanted.is_set()
             self._wanted.clear()
@@ -152,6 +157,8 @@ class Trainer:
             self._cycle_ended = self._cycle_ended or self._cycle_epochs > 0
             self.on_state_change()
         if save:
+            with self._epoch_lock:  # the running batch ends (halt is set), then nothing trains
+                pass
             self.save_if_dirty()
         return was_on
 
@@ -203,7 +210,9 @@ class Trainer:
             return None
         before = self.model.epochs
         try:
-            loss = self.model.train(epochs=1, stop=self._halt)
+            with self._epoch_lock:
+                loss = self.model.train(epochs=1, stop=self._halt)
+                self._dirty = True  # before a waiting stop() looks (it saves what was trained)
         except NoSamplesError:
             self.stop(save=False, reason="no samples")
             return None
@@ -212,7 +221,6 @@ class Trainer:
             # epoch starts on them as they are then.
             log.info("the samples changed during the epoch; it starts again")
             return None
-        self._dirty = True
         if self.model.epochs == before:
             return None  # paused mid-epoch: a partial epoch's loss means nothing
         self._cycle_epochs += 1
