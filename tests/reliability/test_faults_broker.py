@@ -72,7 +72,9 @@ def test_broker_down_at_start_is_retried_with_backoff_then_used(
 def test_broker_restarts_and_cuts_during_a_burst_are_survived(
     tmp_path: Path, broker: Any, bundle: Path, photo_frames: Path
 ) -> None:
-    daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/faults-cut")
+    # Training until stopped: it must still be on after every cut.
+    until_stopped = {"training": {"until_stopped": True}}
+    daemon = start_daemon(tmp_path, broker, bundle, photo_frames, "pz/faults-cut", until_stopped)
     watch = daemon.watch
     try:
         daemon.status(predicate=lambda s: s["camera"]["ok"])  # a frame to take as a sample

@@ -130,9 +130,9 @@ class ReviewKeeper:
         crop = self._model.crop(image, CROP_SIZE)
         jpeg = None if crop is None else encode_image(crop, "JPEG", CROP_QUALITY)
         top = sorted(result.scores.items(), key=lambda kv: kv[1], reverse=True)[:3]
-        review_id, dropped = self._store.write(
-            "keeping a frame for review",
-            lambda db: db.review.add(
+
+        def add(db: Any) -> tuple[int, list[int]]:
+            return db.review.add(
                 created=seen,
                 reason=reason,
                 predicted=result.class_name,
@@ -141,8 +141,13 @@ class ReviewKeeper:
                 pooled=feature,
                 image=jpeg,
                 limit=LIMIT,
-            ),
-        )
+            )
+
+        try:
+            review_id, dropped = self._store.write("keeping a frame for review", add)
+        except OSError as exc:  # the status says the write failed; the frame is let go
+            log.warning("a frame for review could not be kept: %s", exc)
+            return
         self._kept[review_id] = feature
         for gone in dropped:
             self._kept.pop(gone, None)
@@ -150,7 +155,12 @@ class ReviewKeeper:
         self._announce()
 
     def _count_again(self, review_id: int, seen: float) -> None:
-        self._store.write("counting a kept frame", lambda db: db.review.seen_again(review_id, seen))
+        try:
+            self._store.write(
+                "counting a kept frame", lambda db: db.review.seen_again(review_id, seen)
+            )
+        except OSError as exc:  # only a count: the status says the write failed
+            log.warning("a kept frame could not be counted again: %s", exc)
 
     def forget(self, review_id: int) -> bool:
         """Drop one kept frame (labelled or dismissed); False when there was none."""
