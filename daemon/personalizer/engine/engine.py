@@ -32,7 +32,7 @@ from ..model import TransferLearningModel
 from ..model.evaluation import Evaluation
 from ..model.pooled import NEAR_DUPLICATE
 from ..model.region import Region
-from ..store import StateStore
+from ..store import REGION, StateStore
 from ..trainer.trainer import Trainer
 from .changes import ChangeListeners, SampleTaken
 from .frames import FrameClassifier
@@ -118,7 +118,7 @@ class Engine:
         self.trainer.load()
         if self.trainer.last_cycle is not None:
             self.status.loss(self.trainer.last_cycle.loss)  # until the next epoch's
-        region = self.store.region
+        region = self.store.kept(REGION)
         self.frames.region = Region.parse(region) if region else None
 
     def imprint_if_untrained(self) -> bool:
@@ -237,7 +237,7 @@ class Engine:
     def set_region(self, region: Region | None) -> None:
         """Look at ``region`` of the frame from now on (None: the whole frame); kept in the
         state first."""
-        self.store.set_region(None if region is None else region.as_list())
+        self.store.keep(REGION, None if region is None else region.as_list(), "storing the region")
         self.frames.region = region
         self.frames.reset()
 

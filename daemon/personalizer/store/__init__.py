@@ -2,6 +2,14 @@
 
 from .loading import LoadOutcome
 from .sqlite_file import StateDatabase
-from .state import STATE_DB, StateDirError, StateStore
+from .state import LAST_CYCLE, REGION, STATE_DB, StateDirError, StateStore
 
-__all__ = ["STATE_DB", "LoadOutcome", "StateDatabase", "StateDirError", "StateStore"]
+__all__ = [
+    "LAST_CYCLE",
+    "REGION",
+    "STATE_DB",
+    "LoadOutcome",
+    "StateDatabase",
+    "StateDirError",
+    "StateStore",
+]

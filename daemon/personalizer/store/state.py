@@ -347,29 +347,16 @@ class StateStore:
         """The frames kept for review (their table; use it from the command thread)."""
         return self._db().review
 
-    @property
-    def region(self) -> list[float] | None:
-        """The region of the frame the model looks at, as kept in the state (None: the whole
-        frame's centre square)."""
+    def kept(self, key: str) -> Any:
+        """A setting the state keeps beside the samples (``REGION``, ``LAST_CYCLE``: JSON
+        values), or None when there is none."""
         with self.lock:
-            return self._db().meta_json(REGION) or None
+            return self._db().meta_json(key)
 
-    def set_region(self, region: Sequence[float] | None) -> None:
-        """Keep ``region`` (None: the whole frame) in the state (one transaction)."""
-        value = list(region) if region else None
-        self.write("storing the region", lambda db: db.set_meta({REGION: value}))
-
-    @property
-    def last_cycle(self) -> dict[str, Any] | None:
-        """How the last training cycle ended, as kept in the state (None: not kept)."""
-        with self.lock:
-            kept = self._db().meta_json(LAST_CYCLE)
-        return kept if isinstance(kept, dict) else None
-
-    def set_last_cycle(self, cycle: Mapping[str, Any] | None) -> None:
-        """Keep how the last training cycle ended (None: forget it), for the next start."""
-        value = dict(cycle) if cycle is not None else None
-        self.write("recording how training ended", lambda db: db.set_meta({LAST_CYCLE: value}))
+    def keep(self, key: str, value: Any, what: str) -> None:
+        """Keep ``value`` (JSON; None forgets it) as the setting ``key``, in one transaction
+        (``what`` it is, for the message when that fails)."""
+        self.write(what, lambda db: db.set_meta({key: value}))
 
     def size(self) -> int:
         """Bytes the state database takes on disk."""

@@ -20,7 +20,7 @@ from typing import Protocol
 from ..config import TrainingConfig
 from ..errors import NoSamplesError, SamplesChanged
 from ..events import LossEvent
-from ..store import StateStore
+from ..store import LAST_CYCLE, StateStore
 from .plateau import REASONS, Plateau
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class CycleEnd:
     @classmethod
     def from_kept(cls, kept: Mapping[str, object] | None) -> CycleEnd | None:
         """The cycle as the state kept it (``dataclasses.asdict``); None when it is not one."""
-        if not kept:
+        if not kept or not isinstance(kept, Mapping):
             return None
         reason, epochs, loss, ts = (kept.get(k) for k in ("reason", "epochs", "loss", "ts"))
         number = (int, float)
@@ -164,7 +164,7 @@ class Trainer:
 
     def load(self) -> None:
         """Take how the last cycle ended from the state (after it was opened or reloaded)."""
-        self.last_cycle = CycleEnd.from_kept(self.store.last_cycle)
+        self.last_cycle = CycleEnd.from_kept(self.store.kept(LAST_CYCLE))
 
     def forget_cycle(self) -> None:
         """Forget how the last cycle ended (every sample and parameter was cleared)."""
@@ -174,7 +174,8 @@ class Trainer:
     def _keep_cycle(self) -> None:
         cycle = self.last_cycle
         try:
-            self.store.set_last_cycle(None if cycle is None else asdict(cycle))
+            kept = None if cycle is None else asdict(cycle)
+            self.store.keep(LAST_CYCLE, kept, "recording how training ended")
         except OSError as exc:  # the status says the write failed; training goes on
             log.warning("keeping how training ended failed: %s", exc)
 
