@@ -22,6 +22,8 @@ from tests.eval.sources import Source
 SHOTS = (1, 3, 5, 10, 20)
 CLASSES = 4  # taught classes in every table but the one that varies it
 TARGET_SHOTS = 5
+# The figures of a trial (protocol.py's keys) and their column names.
+METRICS = (("right", "taught right"), ("unknown", "untaught -> unknown"), ("auroc", "AUROC"))
 TARGET_TAUGHT, TARGET_UNKNOWN, TARGET_STILL = 0.95, 0.90, 0.95
 
 
@@ -124,6 +126,13 @@ def _pair(mean: float, worst: float) -> str:
     return f"{mean:.2f} ({worst:.2f})"
 
 
+def _header(first: Sequence[str], methods: Sequence[str], out: Callable[[str], None]) -> None:
+    """A Markdown table's head: the ``first`` columns, then each metric per method."""
+    heads = [*first, *(f"{words}: {m}" for _, words in METRICS for m in methods)]
+    out("| " + " | ".join(heads) + " |")
+    out("|" + "---|" * len(heads))
+
+
 def table(
     results: Results,
     bundles: Sequence[BundleKind],
@@ -135,15 +144,11 @@ def table(
 ) -> None:
     """A Markdown table: per bundle and cell, each method's mean (worst source) figures."""
     out(f"\n### {title}\n")
-    heads = ["bundle", "setting"]
-    for metric in ("taught right", "untaught -> unknown", "AUROC"):
-        heads += [f"{metric}: {m}" for m in methods]
-    out("| " + " | ".join(heads) + " |")
-    out("|" + "---|" * len(heads))
+    _header(["bundle", "setting"], methods, out)
     for kind in bundles:
         for cell in chosen:
             row = [kind.label, cell.label]
-            for metric in ("right", "unknown", "auroc"):
+            for metric, _ in METRICS:
                 for method in methods:
                     mean, worst, _, n = summary(results, kind.label, cell, method, metric, sources)
                     row.append(_pair(mean, worst) if n else "-")
@@ -160,16 +165,12 @@ def by_source(
 ) -> None:
     """One cell per bundle and source, saying which sources chose the parameters."""
     out(f"\n### {cell.label}, {cell.classes} classes, per source (mean (worst sample set))\n")
-    heads = ["bundle", "source"]
-    for metric in ("taught right", "untaught -> unknown", "AUROC"):
-        heads += [f"{metric}: {m}" for m in methods]
-    out("| " + " | ".join(heads) + " |")
-    out("|" + "---|" * len(heads))
+    _header(["bundle", "source"], methods, out)
     for kind in bundles:
         for source in sources:
             role = "tuning" if source.tuning else "eval only"
             row = [kind.label, f"{source.name} ({role})"]
-            for metric in ("right", "unknown", "auroc"):
+            for metric, _ in METRICS:
                 for method in methods:
                     mean, _, worst_trial, n = summary(
                         results, kind.label, cell, method, metric, [source.name]
