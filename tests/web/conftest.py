@@ -203,3 +203,9 @@ def log_in(page: Any, web: WebDaemon) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(web.base + "/")
     page.wait_for_selector("#live[data-frame]")
+
+
+def tap(page: Any, name: str, count: int) -> None:
+    """Tap the class button of ``name`` and wait until it says ``count`` samples."""
+    page.click(f'.teach-btn[data-class="{name}"]')
+    page.wait_for_selector(f'.teach-btn[data-class="{name}"][data-count="{count}"]')

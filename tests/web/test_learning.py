@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.support import photos
 from tests.support.mqtt_watch import b64
 from tests.web.checks import check_page
-from tests.web.conftest import PHONE, log_in, screenshot
+from tests.web.conftest import PHONE, log_in, screenshot, tap
 
 # The page's unknown view, read at one moment (scores change several times a second).
 _UNKNOWN_VIEW = """() => {
@@ -21,12 +21,6 @@ _UNKNOWN_VIEW = """() => {
     closest: [...document.querySelectorAll('.score.closest')].map((r) => r.dataset.class),
   };
 }"""
-
-
-def tap(page, name: str, count: int) -> None:
-    """Tap the class button of ``name`` and wait until it says ``count`` samples."""
-    page.click(f'.teach-btn[data-class="{name}"]')
-    page.wait_for_selector(f'.teach-btn[data-class="{name}"][data-count="{count}"]')
 
 
 def test_training_ends_by_itself_then_numbers_go_out_of_date_and_reset(web_daemon, new_page):

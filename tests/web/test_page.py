@@ -7,7 +7,7 @@ import time
 from tests.support import photos
 from tests.support.daemon_harness import CLASSES
 from tests.support.mqtt_watch import b64
-from tests.web.conftest import PHONE, log_in, screenshot
+from tests.web.conftest import PHONE, log_in, screenshot, tap
 
 
 def test_login_then_the_live_view_changes(web_daemon, new_page):
@@ -85,8 +85,7 @@ def test_training_until_stopped_from_the_page_moves_the_loss_chart(start_web_dae
     page = new_page()
     log_in(page, web_daemon)
     for name in ("cat", "coffee", "rocket"):
-        page.click(f'.teach-btn[data-class="{name}"]')
-        page.wait_for_selector(f'.teach-btn[data-class="{name}"][data-count="1"]')
+        tap(page, name, 1)
     assert page.get_attribute("#loss-chart", "data-points") == "0"
     page.click("#train")
     page.wait_for_selector("#state.training")
@@ -110,8 +109,7 @@ def test_the_gallery_deletes_and_relabels_samples(web_daemon, new_page):
     page = new_page(PHONE)
     log_in(page, web_daemon)
     for count in (1, 2, 3):
-        page.click('.teach-btn[data-class="cat"]')
-        page.wait_for_selector(f'.teach-btn[data-class="cat"][data-count="{count}"]')
+        tap(page, "cat", count)
     page.select_option("#gallery-class", "cat")
     page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 3")
     page.wait_for_function(

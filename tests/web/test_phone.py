@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.support import photos
 from tests.support.mqtt_watch import b64
 from tests.web.checks import check_page
-from tests.web.conftest import PHONE, WIDE_CLASSES, log_in, screenshot
+from tests.web.conftest import PHONE, WIDE_CLASSES, log_in, screenshot, tap
 
 _TABLE_SCROLLS = """() => { const box = document.querySelector('#metrics .scroll');
     return box.scrollWidth > box.clientWidth; }"""
@@ -34,8 +34,7 @@ def test_sixteen_classes_and_a_confusion_table_fit_a_phone(start_web_daemon, wid
     page.wait_for_function("() => document.querySelectorAll('.teach-btn').length === 16")
     check_page(page, "opened")
 
-    page.click('.teach-btn[data-class="cat"]')
-    page.wait_for_selector('.teach-btn[data-class="cat"][data-count="1"]')
+    tap(page, "cat", 1)
     assert page.get_by_role("button", name="cat, 1 sample", exact=True).count() == 1
     check_page(page, "a sample taken")
 
@@ -98,8 +97,7 @@ def test_a_deleted_sample_can_be_taken_back_and_its_label_is_whole(web_daemon, n
     page = new_page(PHONE)
     log_in(page, web_daemon)
     for count in (1, 2, 3):
-        page.click('.teach-btn[data-class="rocket"]')
-        page.wait_for_selector(f'.teach-btn[data-class="rocket"][data-count="{count}"]')
+        tap(page, "rocket", count)
     page.select_option("#gallery-class", "rocket")
     page.wait_for_function("() => document.querySelectorAll('#gallery .tile').length === 3")
     cut = page.evaluate(

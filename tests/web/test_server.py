@@ -13,7 +13,7 @@ import urllib.parse
 import zipfile
 from pathlib import Path
 
-from tests.web.conftest import PASSWORD, REPO, free_port, wait_for_frame
+from tests.web.conftest import PASSWORD, REPO, free_port, tap, wait_for_frame
 
 
 def _encoded(client) -> int:
@@ -141,5 +141,4 @@ def test_without_a_password_the_page_opens_on_the_board_without_login(start_web_
     page.wait_for_selector("#live[data-frame]")
     assert page.url == web.base + "/"
     assert page.locator("#logout").is_hidden()
-    page.click('.teach-btn[data-class="astronaut"]')
-    page.wait_for_selector('.teach-btn[data-class="astronaut"][data-count="1"]')
+    tap(page, "astronaut", 1)
