@@ -155,3 +155,25 @@ def test_watchdog_stops_only_while_the_frame_loop_is_stuck(camera_service, step)
     resumed = time.monotonic()
     wait_until(lambda: sock.pings_between(resumed, time.monotonic()) >= 3, 5, "pings again")
     assert service.engine.status.report().camera.ok is True
+
+
+def test_a_base_model_failing_on_every_frame_keeps_the_watchdog_alive(camera_service) -> None:
+    # The loops are alive and the failures are in the log: a restart by systemd would not help.
+    service, camera, sock, watch = camera_service
+    wait_until(lambda: sock.pings_between(0, time.monotonic()) >= 3, 10, "first watchdog pings")
+    model = service.model
+    real = model.bottleneck
+    failed = threading.Event()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        failed.set()
+        raise RuntimeError("the base model failed (test)")
+
+    model.bottleneck = failing
+    try:
+        assert failed.wait(5), "the frame loop never ran the base model"
+        since = time.monotonic()
+        time.sleep(1.5)
+        assert_pinging(sock, since, time.monotonic())
+    finally:
+        model.bottleneck = real

@@ -63,8 +63,9 @@ def frame_loop(
     """The first step of each frame: the newest frame, at ``rate`` per second (0: every new
     frame), through the base model; the result goes to the prediction loop.
 
-    No frame because the camera is down (and retried) or its read blocks (and that is reported)
-    counts as healthy: the watchdog is fed here then, unless the prediction loop has work it
+    No frame because the camera is down (and retried) or its read blocks (and that is reported),
+    and a frame the base model failed on (and that is logged), count as healthy: the watchdog
+    is fed here then, unless the prediction loop has work it
     does not take (a stuck loop, a hung head or a deadlock, stops the keep-alive).
     """
     period = 1.0 / rate if rate > 0 else 0.0
@@ -90,6 +91,8 @@ def frame_loop(
             failures += 1
             if failures == 1 or failures % 100 == 0:
                 log.exception("the base model failed on frame %d (%d in a row)", last, failures)
+            if not embedded.pending:  # the loop is alive; the failure is in the log
+                notifier.watchdog()
         if period:
             next_due = max(next_due + period, time.monotonic())
 
