@@ -271,6 +271,17 @@ def test_redaction_masks_passwords_and_secret_query_values():
     assert redact_text(text, ("p@ss",)) == "failed: 'rtsp://u:***@cam/x' (***)"
 
 
+def test_an_error_text_keeps_the_plain_url_and_masks_the_login():
+    # Without a login the URL is no secret: the reason still says which stream failed.
+    plain = stream("rtsp://cam:554/stream2")
+    text = "Connection refused: 'rtsp://cam:554/stream2'"
+    assert redact_text(text, plain._context.secrets) == text
+    with_login = stream("rtsp://cam:554/stream2", password="p@ss word")
+    login_url = with_login._login_url()
+    said = redact_text(f"failed: {login_url!r} (p@ss word)", with_login._context.secrets)
+    assert "p@ss" not in said and "p%40ss" not in said and "rtsp://" in said
+
+
 def parse_stream_config(tmp_path: Path, bundle: Path, environ: dict | None = None, **camera):
     """The config of a network camera at a made-up address, with ``camera`` keys on top."""
     document = {

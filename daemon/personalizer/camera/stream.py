@@ -162,11 +162,12 @@ class StreamSource:
         self.read_timeout = read_timeout
         self.mode = ""  # e.g. "640x360 h264", once open
         secret = password.get_secret_value() if password is not None else ""
+        login_url = self._login_url()  # the plain URL without a login: no secret, shown
         self._context = StreamContext(
             url=url,
             username=username,
             password_source=password_source,
-            secrets=tuple(s for s in (secret, self._login_url()) if s),
+            secrets=tuple(s for s in (secret, login_url if login_url != url else "") if s),
             open_timeout=open_timeout,
             read_timeout=read_timeout,
         )

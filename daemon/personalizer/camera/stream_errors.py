@@ -96,6 +96,7 @@ def explain(exc: BaseException, av: ModuleType, context: StreamContext, opening:
 
 
 def _reason(exc: BaseException, context: StreamContext) -> str:
-    """The exception's own words without the URL it quotes, and redacted all the same."""
+    """The exception's own words, any URL in them without its secrets, and the password and
+    the login URL masked."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return redact_text(str(text), context.secrets)
