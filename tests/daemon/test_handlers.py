@@ -12,8 +12,10 @@ import pytest
 
 from personalizer.commands import Command, CommandError, CommandLimits
 from personalizer.service.jobs import CommandQueue, Job
+from personalizer.service.loops import command_loop
 from tests.support import photos
 from tests.support.engine import CLASSES, engine_rig
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -152,3 +154,25 @@ def test_how_training_ended_and_its_loss_are_kept_across_a_restart(tmp_path, bun
     assert again.engine.status.report().last_cycle is None
     again.store.close()
     assert engine_rig(tmp_path, bundle).engine.status.report().last_cycle is None
+
+
+def test_a_failing_upkeep_between_commands_is_logged_and_commands_go_on(rig, caplog) -> None:
+    # A full disk while the fleet or the state looks after itself must not end the daemon.
+    stop = threading.Event()
+    jobs = CommandQueue(rig.engine.execute, CommandLimits(4096 * 4096, 2 * 1024 * 1024), stop)
+    calls: list[int] = []
+
+    def idle() -> None:
+        calls.append(1)
+        raise OSError(28, "No space left on device")
+
+    loop = threading.Thread(target=command_loop, args=(stop, jobs, idle), daemon=True)
+    loop.start()
+    wait_until(lambda: len(calls) >= 2, 5, "the upkeep tried again")
+    answers: list[dict] = []
+    assert jobs.put(Job("samples", b"{}", None, answers.append))
+    wait_until(lambda: answers, 5, "the command answered")
+    stop.set()
+    loop.join(5)
+    assert answers[0]["ok"] and not loop.is_alive()
+    assert "the state's upkeep failed (1 in a row)" in caplog.text

@@ -176,13 +176,21 @@ class SaveRetry:
 
 def command_loop(stop: threading.Event, jobs: CommandQueue, idle: Callable[[], None]) -> None:
     """Carry out queued commands one at a time; between them, ``idle()`` (the state's own
-    upkeep: loading what another process wrote, setting damaged rows aside)."""
+    upkeep: loading what another process wrote, setting damaged rows aside, the fleet's). An
+    upkeep that fails (a full disk) is logged and tried again; commands go on."""
+    failures = 0
     while not stop.is_set():
         job = jobs.next(IDLE_WAIT)
-        if job is None:
-            idle()
+        if job is not None:
+            jobs.run(job)
             continue
-        jobs.run(job)
+        try:
+            idle()
+            failures = 0
+        except Exception:
+            failures += 1
+            if failures == 1 or failures % 100 == 0:
+                log.exception("the state's upkeep failed (%d in a row)", failures)
 
 
 def reload_if_changed_elsewhere(engine: Engine) -> None:
