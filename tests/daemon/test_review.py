@@ -122,3 +122,26 @@ def test_a_near_duplicate_sample_says_so_and_each_class_says_how_varied_it_is(ri
     for _ in range(3):
         rig.run("sample", {"class": "mug", "image": still})
     assert rig.engine.status.report().variety["mug"]["say"] == "near-identical shots"
+
+
+def test_variety_taken_while_the_samples_change_is_measured_again(rig, monkeypatch):
+    # Another thread adds a sample while the variety is measured: the next call must not keep
+    # the figures of the samples as they were.
+    model = rig.model
+    model.add_sample(photos.variant("cat", 29), "cat")  # the next variety() measures
+    pooled = model._samples.pooled
+    real = pooled.variety
+    added: list[int] = []
+
+    def meanwhile(ids):
+        if not added:
+            added.append(model.add_sample(photos.variant("cat", 30), "cat"))
+        return real(ids)
+
+    monkeypatch.setattr(pooled, "variety", meanwhile)
+    model.variety()
+    monkeypatch.setattr(pooled, "variety", real)
+    counted: list[int] = []
+    monkeypatch.setattr(pooled, "variety", lambda ids: counted.append(1) or real(ids))
+    model.variety()
+    assert counted, "the figures from before the new sample were kept"

@@ -74,10 +74,12 @@ class PooledFeatures:
 
     def nearest(self, bottleneck: np.ndarray, ids: Iterable[int]) -> tuple[int, float] | None:
         """Of the samples ``ids``, the one most like ``bottleneck`` and their cosine."""
-        chosen = [i for i in ids if i in self._rows]
-        if not chosen:
+        # One .get per id: another thread may drop a row between a test and a read.
+        found = [(i, row) for i, row in ((i, self._rows.get(i)) for i in ids) if row is not None]
+        if not found:
             return None
-        rows = unit(np.stack([self._rows[i] for i in chosen]).astype(np.float32))
+        chosen = [i for i, _ in found]
+        rows = unit(np.stack([row for _, row in found]).astype(np.float32))
         query = unit(pooled(bottleneck, self.channels)[None])[0]
         sims = matmul(rows, query)
         best = int(np.argmax(sims))
@@ -87,7 +89,7 @@ class PooledFeatures:
         """How varied the samples ``ids`` are: 1 less the mean cosine of each to their mean
         (0: near-identical shots; about 0.05 for shots from other angles, distances and light). None
         for fewer than two."""
-        rows = [self._rows[i] for i in ids if i in self._rows]
+        rows = [row for row in map(self._rows.get, ids) if row is not None]
         if len(rows) < 2:
             return None
         units = unit(np.stack(rows).astype(np.float32))

@@ -232,11 +232,19 @@ class TransferLearningModel(ModelDescription):
     def variety(self) -> dict[str, float | None]:
         """How varied each class's samples are (see pooled.py; None: fewer than two); measured
         again only after the samples changed."""
-        version, cached = self._variety
-        if version != self._samples.version:
+        version = self._samples.version  # before the work: a change meanwhile measures again
+        measured, cached = self._variety
+        if measured != version:
+            snapshot = self._samples.snapshot()  # one, so a class removed meanwhile is no error
+            of_slot: dict[int, list[int]] = {}
+            for sample_id, slot in zip(snapshot.ids, snapshot.labels, strict=True):
+                of_slot.setdefault(int(slot), []).append(int(sample_id))
             pooled = self._samples.pooled
-            cached = {name: pooled.variety(self.sample_ids(name)) for name in self.classes}
-            self._variety = (self._samples.version, cached)
+            cached = {
+                name: pooled.variety(of_slot.get(slot, ()))
+                for slot, name in self._classes.slots.items()
+            }
+            self._variety = (version, cached)
         return dict(cached)
 
     def sample_ids(self, class_name: str | None = None) -> list[int]:
