@@ -57,6 +57,7 @@ def test_an_untaught_object_is_kept_once_merged_and_labelled_into_a_sample(rig, 
     assert listing["total"] == 1 and rig.engine.status.report().review_pending == 1
     item = listing["items"][0]
     assert item["reason"] == "unknown" and item["class"] == "unknown" and item["seen"] == 2
+    assert item["image"] is True
     jpeg = base64.b64decode(rig.run("thumbnail", {"review_id": item["id"]})["image"])
     assert jpeg[:2] == b"\xff\xd8"
     rig.run("class", {"add": "astronaut"})
@@ -68,6 +69,24 @@ def test_an_untaught_object_is_kept_once_merged_and_labelled_into_a_sample(rig, 
     assert rig.events.last("sample").view.shape == (224, 224, 3)  # Home Assistant's picture
     with pytest.raises(CommandError, match="there is no kept frame"):
         rig.run("review_label", {"id": item["id"], "dismiss": True})
+
+
+def test_without_stored_images_a_kept_frame_has_no_picture_and_still_becomes_a_sample(
+    tmp_path, pretrained, monkeypatch
+):
+    monkeypatch.setattr(review_module, "KEEP_EVERY", 0.0)
+    rig = engine_rig(tmp_path, pretrained, TAUGHT, state={"store_images": False})
+    for name in TAUGHT:
+        for index in range(5):
+            rig.run("sample", {"class": name, "image": photos.variant(name, index)})
+    classify_frame(rig, photos.photo("astronaut"))
+    item = rig.run("review", {})["items"][0]
+    assert item["image"] is False  # `store_images = false` keeps no pictures at all
+    assert rig.store.review.frame(item["id"], rig.model.bottleneck_shape)[2] is None
+    with pytest.raises(CommandError, match="with an image"):
+        rig.run("thumbnail", {"review_id": item["id"]})
+    made = rig.run("review_label", {"id": item["id"], "class": "cat"})
+    assert made["count"] == 6
 
 
 def test_a_night_frame_of_a_taught_class_is_kept_and_the_keeping_is_bounded(

@@ -232,7 +232,8 @@ class ReviewPayload(Payload):
 
     payload: ClassVar[str] = '`{}`, optionally `"offset"` (0), `"limit"` (1-200, 50)'
     answer: ClassVar[str] = (
-        "`items` (`id`, `ts`, `last_seen`, `seen`, `reason`, `class`, `scores`), `total`"
+        "`items` (`id`, `ts`, `last_seen`, `seen`, `reason`, `class`, `scores`, `image`: "
+        "whether its picture was kept), `total`"
     )
     short: ClassVar[str] = '{"offset"?: 0, "limit"?: 50}'
     page: ClassVar[bool] = True

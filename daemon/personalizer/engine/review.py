@@ -127,8 +127,10 @@ class ReviewKeeper:
             if float(np.dot(kept, feature)) >= SAME:
                 self._count_again(review_id, seen)
                 return
-        crop = self._model.crop(image, CROP_SIZE)
-        jpeg = None if crop is None else encode_image(crop, "JPEG", CROP_QUALITY)
+        jpeg = None
+        if self._store.store_images:  # false keeps no pictures, of samples or of these
+            crop = self._model.crop(image, CROP_SIZE)
+            jpeg = None if crop is None else encode_image(crop, "JPEG", CROP_QUALITY)
         top = sorted(result.scores.items(), key=lambda kv: kv[1], reverse=True)[:3]
 
         def add(db: Any) -> tuple[int, list[int]]:

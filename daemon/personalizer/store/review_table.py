@@ -49,6 +49,7 @@ class ReviewItem:
     reason: str
     predicted: str
     scores: dict[str, float] = field(repr=False)
+    has_image: bool = True  # false with `state.store_images = false`
 
     def as_dict(self) -> dict[str, Any]:
         """The item as `cmd/review` answers it."""
@@ -60,6 +61,7 @@ class ReviewItem:
             "reason": self.reason,
             "class": self.predicted,
             "scores": self.scores,
+            "image": self.has_image,
         }
 
 
@@ -119,8 +121,8 @@ class ReviewTable:
         with self._db.lock:
             total = int(self._db.query("SELECT COUNT(*) FROM review")[0][0])
             rows = self._db.query(
-                "SELECT id, created, last_seen, seen, reason, predicted, scores FROM review "
-                "ORDER BY id DESC LIMIT ? OFFSET ?",
+                "SELECT id, created, last_seen, seen, reason, predicted, scores, "
+                "image IS NOT NULL FROM review ORDER BY id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             )
         return [_item(row) for row in rows], total
@@ -159,7 +161,7 @@ class ReviewTable:
             raise DamagedSampleError(
                 self._db.path, review_id, f"the kept frame is not a {list(shape)} bottleneck"
             ) from None
-        return _item(row), bottleneck, image
+        return _item(row[:7], image is not None), bottleneck, image
 
     def clear(self) -> None:
         """Drop every kept frame (a new bundle: their bottlenecks are of the old base)."""
@@ -167,7 +169,16 @@ class ReviewTable:
             db.execute("DELETE FROM review")
 
 
-def _item(row: Any) -> ReviewItem:
+def _item(row: Any, has_image: bool | None = None) -> ReviewItem:
+    """An item of the columns id .. scores (and, without ``has_image``, whether it has one)."""
+    image = bool(row[7]) if has_image is None else has_image
     return ReviewItem(
-        int(row[0]), float(row[1]), float(row[2]), int(row[3]), row[4], row[5], json.loads(row[6])
+        int(row[0]),
+        float(row[1]),
+        float(row[2]),
+        int(row[3]),
+        row[4],
+        row[5],
+        json.loads(row[6]),
+        image,
     )

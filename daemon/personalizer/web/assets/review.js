@@ -53,7 +53,8 @@ function entry(item) {
   const { buttons, listed } = choices(item);
   const scores = scoresText(item);
   row.append(
-    el("img", { src: `/api/review/${item.id}/image`, alt: `kept picture ${item.id}`, loading: "lazy" }),
+    item.image ? el("img", { src: `/api/review/${item.id}/image`, alt: `kept picture ${item.id}`, loading: "lazy" })
+      : el("div", { class: "no-image", textContent: "no picture kept" }),
     el("div", { class: "review-info" },
       el("p", { class: "why", textContent: reviewReason(item) }),
       scores ? el("p", { class: "muted", textContent: scores }) : null,
