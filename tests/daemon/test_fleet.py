@@ -273,6 +273,20 @@ def test_a_sample_deleted_before_the_fleet_turn_is_never_shared(tmp_path, hub, b
     assert [row.deleted for row in a.fleet.ledger.rows.values()] == [True]
 
 
+def test_a_deletion_right_after_a_class_removal_still_reaches_the_group(tmp_path, hub, bundle):
+    a = fleet_board(tmp_path, hub, bundle, "a")
+    b = fleet_board(tmp_path, hub, bundle, "b")
+    teach(a, "cat", 2)
+    teach(b, "rocket", 2)
+    from_a = sorted(s["id"] for s in b.listing() if s["class"] == "cat")
+    # Both commands run before b's fleet turn sees either change.
+    b.rig.run("class", {"remove": "rocket"})
+    b.rig.run("sample_delete", {"id": from_a[0]})
+    hub.settle()
+    for board in (a, b):
+        assert board.counts["cat"] == 1 and "rocket" not in board.counts, board.fleet.config.board
+
+
 def test_a_reset_on_a_sharing_board_deletes_those_samples_on_every_board(tmp_path, hub, bundle):
     a = fleet_board(tmp_path, hub, bundle, "a")
     b = fleet_board(tmp_path, hub, bundle, "b")

@@ -59,9 +59,10 @@ class ClassRenamed:
 
 @dataclass(frozen=True)
 class ClassRemoved:
-    """A class was removed with its samples."""
+    """A class was removed with its samples (``sample_ids``, as they were then)."""
 
     name: str
+    sample_ids: tuple[int, ...] = ()
 
 
 Change = SampleTaken | SampleDeleted | SampleRelabelled | ClassAdded | ClassRenamed | ClassRemoved

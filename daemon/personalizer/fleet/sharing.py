@@ -189,15 +189,18 @@ class Sharing:
             version = ledger.clock.next()
             classes.append(ClassRecord(change.name, "removed", None, version))
             # Its samples went with it: their tombstones free the pictures of this board's own
-            # samples on the broker (the other boards remove the class by its record).
-            model = self.engine.model
-            for sample_id, uid in list(ledger.uid_of.items()):
-                if model.sample_class(sample_id) is None:
-                    row = ledger.deleted_row(uid, version)
-                    db.fleet.put(row)
-                    ledger.gone(row)
-                    if row.origin == ledger.board:
-                        self._outbox(db, uid, "deleted")
+            # samples on the broker (the other boards remove the class by its record). The
+            # samples are those of the removal, not of the model now: a sample deleted since
+            # is a change of its own, published as such.
+            for sample_id in change.sample_ids:
+                uid = ledger.uid_of.get(sample_id)
+                if uid is None:
+                    continue
+                row = ledger.deleted_row(uid, version)
+                db.fleet.put(row)
+                ledger.gone(row)
+                if row.origin == ledger.board:
+                    self._outbox(db, uid, "deleted")
 
     def _outbox(self, db: StateDatabase, uid: str, kind: str) -> None:
         if self.share:

@@ -38,10 +38,11 @@ def change(engine: Engine, command: Command) -> dict[str, Any]:
         log.info("class %s renamed to %s", payload.rename, payload.to)
     else:
         slot = registry.slot_of(payload.remove)
+        gone = tuple(model.sample_ids(payload.remove))
         removed = store.remove_class(slot)
         model.remove_class(payload.remove)
         engine.samples_changed()
-        engine.changes.emit(ClassRemoved(payload.remove))
+        engine.changes.emit(ClassRemoved(payload.remove, gone))
         log.info("class %s removed with its %d sample(s)", payload.remove, removed)
     engine.status.publish()
     return {"classes": list(model.classes), "capacity": model.capacity}
