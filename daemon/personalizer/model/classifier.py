@@ -160,13 +160,8 @@ class Classifier:
         slots = self._classes.slots
         ranked = _ranked(probabilities, slots)
         scores = {p.class_name: p.confidence for p in ranked}
-        calibration = self.open_set(current)
-        margins = calibration.margins(bottleneck)
-        best = int(np.argmax(margins))
-        finite = bool(np.isfinite(margins[best]))  # not: no class has samples, or a bad frame
-        known = finite and bool(margins[best] >= 0.0)
-        similarity = float(margins[best] + calibration.thresholds[best]) if finite else 0.0
-        closest = slots.get(best) if finite else None
+        known, similarity, best = self.open_set(current).test(bottleneck)
+        closest = slots.get(best) if best is not None else None
         if not known or not ranked or ranked[0].confidence <= 0.0:
             return Classification(
                 unknown_label, 0.0, scores, False, similarity, closest, bottleneck

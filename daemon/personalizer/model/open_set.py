@@ -76,6 +76,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .pooled import unit
+
 POSITIVE_QUANTILE = 0.1
 NEGATIVE_QUANTILE = 1.0
 WEIGHT = 0.35
@@ -135,14 +137,6 @@ class Calibration:
         own = self.thresholds[np.asarray(self.similarity_slots, dtype=np.int64)]
         return float(np.mean(np.asarray(self.similarities) < own))
 
-    def similarity(self, bottleneck: np.ndarray) -> np.ndarray:
-        """Cosine similarity of one bottleneck to every slot's prototype (0 for empty slots)."""
-        sims = np.zeros(len(self.present), dtype=np.float32)
-        present = self._present_similarities(bottleneck)
-        if present is not None:
-            sims[self._slots] = present
-        return sims
-
     def _present_similarities(self, bottleneck: np.ndarray) -> np.ndarray | None:
         """Cosine to each present slot's prototype (None: an all-zero or non-finite frame).
 
@@ -156,29 +150,10 @@ class Calibration:
                 return None
             return (self._rows @ pooled) / np.float32(norm)
 
-    def margins(self, bottleneck: np.ndarray) -> np.ndarray:
-        """Similarity less threshold per slot (``-inf`` for empty slots): known where >= 0."""
-        margins = np.full(len(self.present), -np.inf)
-        sims = self._present_similarities(bottleneck)
-        if sims is not None:
-            margins[self._slots] = sims - self._row_thresholds
-        return margins
-
-    def margin(self, bottleneck: np.ndarray) -> float:
-        """The best class's margin: >= 0 is known; larger is surer (the score behind the test)."""
-        if not self.present.any():
-            return -np.inf
-        return float(np.max(self.margins(bottleneck)))
-
-    def closest(self, bottleneck: np.ndarray) -> int | None:
-        """The slot whose threshold ``bottleneck`` comes nearest to passing (None: no class)."""
-        if not self.present.any():
-            return None
-        return int(np.argmax(self.margins(bottleneck)))
-
     def best_margins(self, bottlenecks: np.ndarray) -> np.ndarray:
-        """:meth:`margin` of each of a batch (n, ...) of bottlenecks, with the same arithmetic
-        as :meth:`is_known` (for evaluations)."""
+        """The best class's margin (similarity less threshold: >= 0 is known, larger is surer)
+        of each of a batch (n, ...) of bottlenecks, with the arithmetic of :meth:`test` (for
+        evaluations)."""
         n = len(bottlenecks)
         if not len(self._slots):
             return np.full(n, -np.inf)
@@ -191,17 +166,23 @@ class Calibration:
         best = (sims - self._row_thresholds).max(axis=1).astype(np.float64)
         return np.where(ok, best, -np.inf)
 
-    def is_known(self, bottleneck: np.ndarray) -> tuple[bool, float]:
-        """Whether ``bottleneck`` is close enough to a taught class, and its similarity to the
-        class whose threshold it comes nearest to passing (see :meth:`closest`)."""
+    def test(self, bottleneck: np.ndarray) -> tuple[bool, float, int | None]:
+        """Whether ``bottleneck`` is close enough to a taught class; its similarity to the class
+        whose threshold it comes nearest to passing, and that class's slot (None, with 0.0:
+        no class has samples, or the frame has no features)."""
         if not len(self._slots):
-            return False, 0.0
+            return False, 0.0, None
         sims = self._present_similarities(bottleneck)
         if sims is None:
-            return False, 0.0
+            return False, 0.0, None
         margins = sims - self._row_thresholds
         best = int(np.argmax(margins))
-        return bool(margins[best] >= 0.0), float(sims[best])
+        return bool(margins[best] >= 0.0), float(sims[best]), int(self._slots[best])
+
+    def is_known(self, bottleneck: np.ndarray) -> tuple[bool, float]:
+        """:meth:`test` without the slot."""
+        known, similarity, _ = self.test(bottleneck)
+        return known, similarity
 
 
 POOL_CHUNK = 32  # bottlenecks pooled at once: 32 7x7x1280 rows are 8 MB in float32
@@ -242,13 +223,7 @@ def prototypes(
             int(present.sum()), -1, channels
         )
         means[present] = pooled.mean(axis=1) / np.asarray(counts)[present, None]
-    return _unit(means).astype(np.float32), present
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    ok = np.isfinite(norms) & (norms > 0)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=ok)
+    return unit(means).astype(np.float32), present
 
 
 def _channels(shape: Sequence[int] | None, bottlenecks: Sequence[np.ndarray], sums: np.ndarray):
@@ -319,7 +294,7 @@ def calibrate(
         chosen.append(members)
     index = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     pooled = _pooled_rows(bottlenecks, index, channels)
-    features = _unit(pooled)
+    features = unit(pooled)
     own = labels[index] if len(index) else np.zeros(0, dtype=np.int64)
     with np.errstate(all="ignore"):
         to_prototypes = features @ unit_means.T.astype(np.float64)
@@ -359,4 +334,4 @@ def _leave_one_out(pooled: np.ndarray) -> np.ndarray:
     have without it (prototypes are means of the pooled rows, as the store's sums give them)."""
     rest = pooled.sum(axis=0)[None, :] - pooled
     with np.errstate(all="ignore"):
-        return np.sum(_unit(pooled) * _unit(rest), axis=1)
+        return np.sum(unit(pooled) * unit(rest), axis=1)
