@@ -223,13 +223,9 @@ class Ledger:
 
         def write(db: StateDatabase) -> None:
             with db.transaction():
-                for r in fresh:
-                    db.fleet.class_put(
-                        ClassRow(r.name, r.version[0], r.version[1], r.state, r.target)
-                    )
-                db.fleet.class_forget(
-                    ClassRow(r.name, r.version[0], r.version[1], r.state, r.target) for r in gone
-                )
+                for record in fresh:
+                    db.fleet.class_put(_class_row(record))
+                db.fleet.class_forget(_class_row(record) for record in gone)
 
         self.store.write("keeping the group's class changes", write)
         self.classes = probe

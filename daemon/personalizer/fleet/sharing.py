@@ -106,7 +106,6 @@ class Sharing:
         self._changes: deque[Change] = deque()
         self._inflight: dict[str, tuple[float, Delivery]] = {}
         self._classes_due = False  # this board's classes message is to be sent
-        self.sent = 0  # records the broker acknowledged since the start
 
     # --- local changes ------------------------------------------------------------------------
 
@@ -259,7 +258,6 @@ class Sharing:
             for uid, _ in samples:
                 if self.ledger.outbox.get(uid) == "clear":
                     self.ledger.outbox.pop(uid, None)
-            self.sent += len(samples)
         if self._classes_due and CLASSES not in self._inflight:
             payload = records.encode_classes(
                 self.ledger.board, self.ledger.own_class_records(records.MAX_CLASS_RECORDS)

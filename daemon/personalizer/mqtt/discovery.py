@@ -41,7 +41,6 @@ from typing import Any, Literal
 from .topics import Topics
 
 MANUFACTURER = "tflite-personalizer"
-FORMS = ("entity", "device")
 Form = Literal["entity", "device"]
 DEVICE_COMPONENT = "device"  # the component part of a device-based discovery topic
 

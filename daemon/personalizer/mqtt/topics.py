@@ -100,9 +100,9 @@ class FleetTopics:
         """`<prefix>/<group>`: the group's level."""
         return f"{self.prefix}/{self.group}"
 
-    def sample(self, uid: str, board: str | None = None) -> str:
-        """This board's (or ``board``'s) record of the sample ``uid``."""
-        return f"{self.root}/{board or self.board}/s/{uid}"
+    def sample(self, uid: str) -> str:
+        """This board's record of the sample ``uid``."""
+        return f"{self.root}/{self.board}/s/{uid}"
 
     @property
     def classes(self) -> str:

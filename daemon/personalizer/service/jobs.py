@@ -73,13 +73,7 @@ class CommandQueue:
     ) -> bool:
         """Queue ``task`` to run in the command thread; False when the queue is full or the
         service stops (the caller asks again later, or lets it go)."""
-        if self._stop.is_set():
-            return False
-        try:
-            self._jobs.put_nowait(Job(name, None, None, None, task))
-            return True
-        except queue.Full:
-            return False
+        return self.put(Job(name, None, None, None, task))  # no reply to send
 
     def next(self, timeout: float) -> Job | None:
         """The next job, waiting up to ``timeout`` seconds (None: none came)."""

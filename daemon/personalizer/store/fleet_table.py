@@ -114,12 +114,9 @@ class FleetTable:
 
     # --- the sample rows --------------------------------------------------------------------------
 
-    def local_samples(self, slot: int | None = None) -> list[LocalSample]:
-        """Every sample row (of ``slot`` only, when given), by id."""
-        where, args = ("WHERE slot = ?", (slot,)) if slot is not None else ("", ())
-        rows = self._db.query(
-            f"SELECT id, slot, created, uid, origin FROM samples {where} ORDER BY id", args
-        )
+    def local_samples(self) -> list[LocalSample]:
+        """Every sample row, by id."""
+        rows = self._db.query("SELECT id, slot, created, uid, origin FROM samples ORDER BY id")
         return [LocalSample(int(r[0]), int(r[1]), float(r[2]), r[3], r[4]) for r in rows]
 
     def set_uid(self, sample_id: int, uid: str, origin: str) -> None:
@@ -127,13 +124,6 @@ class FleetTable:
         self._db.connection.execute(
             "UPDATE samples SET uid = ?, origin = ? WHERE id = ?", (uid, origin, sample_id)
         )
-
-    def count_from_others(self, board: str) -> int:
-        """Sample rows taken by another board than ``board``."""
-        rows = self._db.query(
-            "SELECT COUNT(*) FROM samples WHERE origin IS NOT NULL AND origin != ?", (board,)
-        )
-        return int(rows[0][0])
 
     # --- the outbox -------------------------------------------------------------------------------
 
@@ -173,20 +163,6 @@ class FleetTable:
             db.executemany(
                 "UPDATE fleet_outbox SET published = 1 WHERE uid = ? AND changed = ?", items
             )
-
-    def outbox_unpublish(self) -> None:
-        """Every record is to be published again (another group, or a broker that lost them)."""
-        with self._db.transaction() as db:
-            db.execute("UPDATE fleet_outbox SET published = 0")
-
-    def outbox_counts(self) -> dict[str, int]:
-        """kind -> records; ``pending`` -> records not yet on the broker."""
-        rows = self._db.query(
-            "SELECT kind, COUNT(*), SUM(published = 0) FROM fleet_outbox GROUP BY kind"
-        )
-        counts = {str(kind): int(n) for kind, n, _ in rows}
-        counts["pending"] = sum(int(p or 0) for _, _, p in rows)
-        return counts
 
     def clear_old_tombstones(self, keep: int, changed: float) -> list[str]:
         """Mark all but the newest ``keep`` of this board's tombstones to be cleared from the

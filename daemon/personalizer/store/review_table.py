@@ -127,10 +127,6 @@ class ReviewTable:
             )
         return [_item(row) for row in rows], total
 
-    def count(self) -> int:
-        """How many frames are kept."""
-        return int(self._db.query("SELECT COUNT(*) FROM review")[0][0])
-
     def pooled(self) -> dict[int, np.ndarray]:
         """Every kept frame's pooled unit feature, by id (to merge near-duplicates)."""
         rows = self._db.query("SELECT id, pooled FROM review")
