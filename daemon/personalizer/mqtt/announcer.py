@@ -90,10 +90,11 @@ class DiscoveryAnnouncer:
             return []
         own_device_topic = device_topic(self._device.prefix, self._device.topics)
         if topic == own_device_topic and self.form == "device":
+            current = self._object_ids()  # every component's config: built once per read-back
             stale = {
                 object_id: platform
                 for object_id, platform in announced_components(payload).items()
-                if object_id not in self._object_ids()
+                if object_id not in current
             }
             if not stale.keys() - self._removed.keys():
                 return []

@@ -318,26 +318,27 @@ class MqttClient:
         """Publish a retained message with QoS 1 (an empty payload clears the topic's retained
         message); its info tells when the broker has it. None when it was not sent
         (disconnected, or paho's queue is full): the caller sends it again later."""
-        if not self.connected:
-            return None
-        info = self._client.publish(topic, payload, qos=1, retain=True)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            log.debug("MQTT: publish to %s not sent: %s", topic, paho.error_string(info.rc))
-            return None
-        return info
+        return self._send(topic, payload, 1, True)
 
     # --- publishing -------------------------------------------------------------------------
 
     def _publish(self, topic: str, payload: bytes | str, qos: int, retain: bool = False) -> bool:
-        if not self.connected:
+        if self._send(topic, payload, qos, retain) is None:
             self.dropped += 1  # nothing waits for an absent broker
             return False
+        return True
+
+    def _send(
+        self, topic: str, payload: bytes | str, qos: int, retain: bool
+    ) -> paho.MQTTMessageInfo | None:
+        """Hand a message to paho; None when disconnected or paho refused it."""
+        if not self.connected:
+            return None
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
-            self.dropped += 1
             log.debug("MQTT: publish to %s not sent: %s", topic, paho.error_string(info.rc))
-            return False
-        return True
+            return None
+        return info
 
     def _publish_stream(self, topic: str, payload: bytes) -> None:
         if not self._stream.send(topic, payload):
