@@ -14,7 +14,7 @@ import { galleryOnStatus, initGallery } from "./gallery.js";
 import { fitView, initRegion, renderRegion } from "./region.js";
 import { initMetrics, renderMetrics } from "./metrics.js";
 import { initReview, reviewOnStatus } from "./review.js";
-import { cycleSentence, plainWarning, sentence } from "./words.js";
+import { SOURCE_FROM, cycleSentence, plainWarning, sampleNews, sentence } from "./words.js";
 
 const FRAME_PERIOD = 100; // ms: at most 10 live-view frames a second
 const LOSS_HISTORY = 500; // epochs the chart keeps (as the board's feed does)
@@ -90,7 +90,7 @@ function renderScores() {
   for (const row of $("scores").children) {
     const value = scores[row.dataset.class];
     row.querySelector(".fill").style.width = `${Math.round((value || 0) * 100)}%`;
-    row.querySelector(".value").textContent = known(value) ? percent(value) : "–";
+    row.querySelector(".value").textContent = percent(value);
     row.classList.toggle("top", top === row.dataset.class);
     row.classList.toggle("closest", closest === row.dataset.class);
   }
@@ -148,12 +148,8 @@ async function teach(name) {
   showTeachHint("");
   const result = await command("sample", { class: name });
   if (!result.ok) return;
-  if (result.hint) {
-    showTeachHint(`${name}: ${sentence(result.hint)}`);
-    toast(`${name}: ${plural(result.count, "sample")}. ${sentence(result.hint)}`, { seconds: 6 });
-  } else {
-    toast(`${name}: ${plural(result.count, "sample")}`);
-  }
+  if (result.hint) showTeachHint(`${name}: ${sentence(result.hint)}`);
+  toast(...sampleNews(name, result.count, result.hint));
 }
 
 // --- training -------------------------------------------------------------------------------
@@ -314,13 +310,9 @@ function onLosses(losses) {
   later(renderTraining);
 }
 
-const SOURCE_WORDS = { button: "a button", mqtt: "MQTT", review: "Review", fleet: "another board" };
-
 function onSample(event) {
   if (event.source === "web") return; // this page's own taps say so themselves
-  const from = SOURCE_WORDS[event.source] || event.source;
-  const hint = event.hint ? ` ${sentence(event.hint)}` : "";
-  toast(`${event.class}: ${plural(event.count, "sample")} (from ${from}).${hint}`, { seconds: hint ? 6 : null });
+  toast(...sampleNews(event.class, event.count, event.hint, SOURCE_FROM[event.source] || event.source));
 }
 
 function connect() {

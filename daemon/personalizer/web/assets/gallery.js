@@ -4,17 +4,17 @@
 
 import { $, el, plural, toast, when } from "./util.js";
 import { classes, command, page } from "./board.js";
+import { SOURCE_LABEL } from "./words.js";
 
 const PAGE_SIZE = 48;
 const UNDO_SECONDS = 5;
-const SOURCES = { button: "button", mqtt: "MQTT", web: "this page", review: "review", fleet: "fleet" };
 
 const gallery = { name: null, offset: 0, total: 0, request: 0, timer: null };
 const waiting = new Map(); // sample id -> timer of its delete, not sent yet
 
 // Where a sample came from, in words; another board's says which board ("fleet: kitchen").
 function from(sample) {
-  const source = SOURCES[sample.source] || sample.source;
+  const source = SOURCE_LABEL[sample.source] || sample.source;
   return sample.source === "fleet" && sample.origin ? `${source}: ${sample.origin}` : source;
 }
 

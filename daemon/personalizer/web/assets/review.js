@@ -6,10 +6,10 @@
 
 import { $, ask, el, percent, plural, toast, when } from "./util.js";
 import { classes, command, page } from "./board.js";
-import { reviewReason, sentence } from "./words.js";
+import { reviewReason, sampleNews } from "./words.js";
 
 const PAGE_SIZE = 20;
-const review = { offset: 0, total: 0, request: 0, timer: null, pending: null };
+const review = { offset: 0, request: 0, timer: null };
 
 // The board's top scores, leaving out those under 1% (an unknown picture often has none).
 function scoresText(item) {
@@ -80,9 +80,8 @@ async function label(row, item, fields, name = fields.class) {
   busy(row, false);
   if (!result.ok) { loadReview(); return; }
   row.remove();
-  review.total = Math.max(0, review.total - 1);
   if (fields.dismiss) toast("Dismissed.");
-  else toast(`Now a sample of ${name}: ${plural(result.count, "sample")}.${result.hint ? ` ${sentence(result.hint)}` : ""}`);
+  else toast(...sampleNews(`Now a sample of ${name}`, result.count, result.hint));
   if (!$("review").children.length) loadReview();
 }
 
@@ -123,7 +122,6 @@ export async function loadReview(more = false) {
   }
   if (more) box.append(...result.items.map(entry)); else merge(box, result.items);
   review.offset = offset + result.items.length;
-  review.total = result.total;
   $("review-more").hidden = review.offset >= result.total;
   $("review-empty").hidden = result.total > 0;
 }

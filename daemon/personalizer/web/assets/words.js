@@ -3,6 +3,22 @@
 // converter flags; the page says what to do on the page instead. Texts that are plain already
 // are shown as they come.
 
+import { plural } from "./util.js";
+
+// Where a sample came from: as a label (the gallery) and inside a sentence (a toast).
+export const SOURCE_LABEL = { button: "button", mqtt: "MQTT", web: "this page", review: "review", fleet: "fleet" };
+export const SOURCE_FROM = { button: "a button", mqtt: "MQTT", review: "Review", fleet: "another board" };
+
+const HINT_SECONDS = 6; // a near-duplicate hint is to be read, not glanced at
+
+// The toast after a sample was taken, as toast()'s arguments: "<lead>: 3 samples (from MQTT)."
+// and the near-duplicate hint, if any, shown long enough to read.
+export function sampleNews(lead, count, hint, from = null) {
+  const text = `${lead}: ${plural(count, "sample")}${from ? ` (from ${from})` : ""}.`
+    + (hint ? ` ${sentence(hint)}` : "");
+  return [text, { seconds: hint ? HINT_SECONDS : null }];
+}
+
 // [pattern of the daemon's text, the page's words (a string, or a function of the match)]
 const REWORDED = [
   [/this model has room for (\d+) classes/,
