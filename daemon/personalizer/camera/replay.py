@@ -9,34 +9,14 @@ height, or, when the config sets no size, so that the shorter side is the model'
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .source import CameraError
+from .source import CameraError, Pacer
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-class _Pacer:
-    """Waits until the next frame is due; interruptible by `stop`."""
-
-    def __init__(self, fps: float, stop: threading.Event) -> None:
-        self.period = 1.0 / fps
-        self.stop = stop
-        self.next_due: float | None = None
-
-    def wait(self) -> None:
-        now = time.monotonic()
-        if self.next_due is None:
-            self.next_due = now
-        delay = self.next_due - now
-        if delay > 0 and self.stop.wait(delay):
-            raise CameraError("camera closed")
-        # Never try to catch up on missed frames: the newest frame wins anyway.
-        self.next_due = max(self.next_due + self.period, time.monotonic())
 
 
 def _target(size: tuple[int, int], fit: tuple[int, int] | None, side: int | None):
@@ -88,7 +68,7 @@ class ReplaySource:
         self._video = None
         self._index = 0
         self._count = 0
-        self._pacer = _Pacer(fps, self._stop)
+        self._pacer = Pacer(fps, self._stop)
 
     def describe(self) -> str:
         """E.g. `replay /data/photos (12 images)`."""
@@ -101,7 +81,7 @@ class ReplaySource:
     def open(self) -> None:
         """Decode the images (or open the video)."""
         self._stop.clear()
-        self._pacer = _Pacer(self.fps, self._stop)
+        self._pacer = Pacer(self.fps, self._stop)
         if self.path.is_dir():
             files = sorted(
                 p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Protocol
 
 import numpy as np
@@ -36,3 +38,25 @@ class FrameSource(Protocol):
     def describe(self) -> str:
         """A short human description, e.g. `opencv /dev/video0`."""
         ...
+
+
+class Pacer:
+    """Waits until the next frame is due (at most ``fps`` a second); interruptible by ``stop``,
+    which raises CameraError(``closed``)."""
+
+    def __init__(self, fps: float, stop: threading.Event, closed: str = "camera closed") -> None:
+        self.period = 1.0 / fps
+        self.stop = stop
+        self.closed = closed
+        self.next_due: float | None = None
+
+    def wait(self) -> None:
+        """Return when the next frame is due."""
+        now = time.monotonic()
+        if self.next_due is None:
+            self.next_due = now
+        delay = self.next_due - now
+        if delay > 0 and self.stop.wait(delay):
+            raise CameraError(self.closed)
+        # Never try to catch up on missed frames: the newest frame wins anyway.
+        self.next_due = max(self.next_due + self.period, time.monotonic())

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -46,13 +45,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import numpy as np
 from pydantic import SecretStr
 
+from ..config.values import PYAV_INSTALL
 from ..redaction import redact_url
-from .source import CameraError
+from .source import CameraError, Pacer
 from .stream_errors import StreamContext, explain
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install av (or pip install 'tflite-personalizer[stream]')"
 OPEN_TIMEOUT = 10.0  # seconds for the camera to answer and the first frames to be probed
 READ_TIMEOUT = 5.0  # seconds without data before the stream counts as stalled
 # Probing: enough to find the stream's parameters (RTSP's SDP names them; an MJPEG stream's
@@ -68,9 +67,7 @@ class StreamReader:
     thread while they are read).
     """
 
-    def __init__(
-        self, container: Any, stream: Any, describe_error: Any, name: str = "stream-reader"
-    ) -> None:
+    def __init__(self, container: Any, stream: Any, describe_error: Any) -> None:
         self._container = container
         self._stream = stream
         self._describe_error = describe_error
@@ -79,7 +76,7 @@ class StreamReader:
         self._number = 0
         self._error: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
 
     def start(self) -> None:
         """Start decoding."""
@@ -174,8 +171,8 @@ class StreamSource:
         self._reader: StreamReader | None = None
         self._reformatter: Any = None
         self._last = 0
-        self._next_due = 0.0
         self._closed = threading.Event()
+        self._pacer = Pacer(fps, self._closed, "the stream was closed")
 
     def describe(self) -> str:
         """E.g. `stream rtsp://192.168.1.20:554/stream2 640x360 h264` (never a password)."""
@@ -227,7 +224,7 @@ class StreamSource:
         )
         self._reader.start()
         self._last = 0
-        self._next_due = time.monotonic()
+        self._pacer = Pacer(self.fps, self._closed, "the stream was closed")
         login = f" as {self.username}" if self.username else ""
         source = self._context.password_source
         password = f", password from {source}" if self._password and source else ""
@@ -239,13 +236,9 @@ class StreamSource:
         reader = self._reader
         if reader is None:
             raise CameraError("the stream is not open")
-        delay = self._next_due - time.monotonic()
-        if delay > 0 and self._closed.wait(delay):
-            raise CameraError("the stream was closed")
+        self._pacer.wait()
         number, frame = reader.newest(self._last, self.read_timeout)
         self._last = number
-        # Never catch up on missed frames: the newest frame wins anyway.
-        self._next_due = max(self._next_due + 1.0 / self.fps, time.monotonic())
         rgb = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         return np.ascontiguousarray(rgb)
 
@@ -261,5 +254,5 @@ def _import_av() -> ModuleType:
     try:
         import av
     except ImportError:
-        raise CameraError(f"network cameras need PyAV: {INSTALL_HINT}") from None
+        raise CameraError(f"network cameras need PyAV: {PYAV_INSTALL}") from None
     return av

@@ -22,7 +22,7 @@ from .devices import CameraConfig, GpioConfig
 from .models import ModelConfig, StateConfig
 from .network import FleetConfig, MqttConfig, WebConfig
 from .report import ConfigProblem
-from .values import fleet_name_problem, pin_key
+from .values import PYAV_INSTALL, fleet_name_problem, pin_key
 
 Report = Callable[[str, object, str], None]
 
@@ -98,14 +98,9 @@ def _check_stream(camera: CameraConfig, environ: Mapping[str, str], report: Repo
         report(
             "camera.source",
             "stream",
-            "needs PyAV, which decodes the stream: pip install av "
-            "(or pip install 'tflite-personalizer[stream]')",
+            f"needs PyAV, which decodes the stream: {PYAV_INSTALL}",
         )
-    password, source = _password(
-        "camera", camera.password_file, camera.password_credential, environ, report
-    )
-    if password is not None and not camera.username:
-        report("camera.username", "", "a password is set, so set the user name it belongs to")
+    password, source = _login("camera", camera, environ, report)
     return camera.with_password(password, source)
 
 
@@ -114,6 +109,18 @@ def _read_secret(path: Path) -> SecretStr | None:
     # an empty file means "no password", not an empty one.
     text = path.read_text(encoding="utf-8").rstrip("\r\n")
     return SecretStr(text) if text else None
+
+
+def _login(
+    section: str, config: CameraConfig | MqttConfig, environ: Mapping[str, str], report: Report
+) -> tuple[SecretStr | None, str]:
+    """The section's password and where it came from; a password needs a user name."""
+    password, source = _password(
+        section, config.password_file, config.password_credential, environ, report
+    )
+    if password is not None and not config.username:
+        report(f"{section}.username", "", "a password is set, so set the user name it belongs to")
+    return password, source
 
 
 def _password(
@@ -153,11 +160,7 @@ def _password(
 
 def check_mqtt(mqtt: MqttConfig, environ: Mapping[str, str], report: Report) -> MqttConfig:
     """Read the password (file or systemd credential); TLS files exist and pair up."""
-    password, source = _password(
-        "mqtt", mqtt.password_file, mqtt.password_credential, environ, report
-    )
-    if password is not None and not mqtt.username:
-        report("mqtt.username", "", "a password is set, so set the user name it belongs to")
+    password, source = _login("mqtt", mqtt, environ, report)
     for name in ("ca", "cert", "key"):
         value = getattr(mqtt, name)
         if value is not None and not value.is_file():

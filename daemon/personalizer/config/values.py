@@ -201,6 +201,7 @@ def pin_key(pin: int | str) -> str:
 
 
 STREAM_SCHEMES = ("rtsp", "http", "https")
+PYAV_INSTALL = "pip install av (or pip install 'tflite-personalizer[stream]')"  # decodes streams
 _CREDENTIALS_HINT = (
     "put the user name in camera.username and the password in the file named by "
     "camera.password_file (or the systemd credential camera_password), never in the URL"
