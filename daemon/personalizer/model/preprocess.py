@@ -80,7 +80,7 @@ class ImagePreprocessor:
                 f"image must be a numpy array or PIL image, got {type(image).__name__}"
             )
         if image.dtype == np.uint8:
-            if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+            if not _is_rgb8(image):
                 raise ImageFormatError(
                     f"a uint8 image must be HxWx3 RGB, got shape {list(image.shape)}; convert "
                     "grey or RGBA frames to RGB first"
@@ -165,7 +165,7 @@ class ImagePreprocessor:
         if square.size != (self.width, self.height):
             square = square.resize((self.width, self.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(square, dtype=np.float32)
-        pixels *= 1.0 / 255.0
+        pixels *= _SCALE
         return pixels.reshape(self.shape)
 
     def _from_float(self, image: np.ndarray) -> np.ndarray:
